@@ -1,0 +1,58 @@
+"""LinkFleet: a short-link service built from small Flask extensions and blueprints.
+
+:func:`create_app` is the only entry point; nothing runs or connects at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .app import LinkFleet
+from .config import build_config
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
+    """Build one app: settings from ``LINKFLEET_*`` env vars, then ``config`` overrides."""
+    app = LinkFleet(__name__)
+    app.config.update(build_config(config))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: LinkFleet) -> None:
+    """Logging first (so later steps can log), then Redis, the sessions on it, the DB, metrics."""
+    from .extensions import json_logging, metrics, redis_client, sessions
+    from .extensions.database import init_database
+
+    json_logging.init_app(app)
+    redis_client.init_app(app)
+    sessions.init_app(app)
+    init_database(app)
+    metrics.init_app(app)
+
+
+def register_blueprints(app: LinkFleet) -> None:
+    """Ops and pages; the redirect catch-all is registered last in later features."""
+    from .ops import bp as ops_bp
+    from .pages import bp as pages_bp
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(pages_bp)
+
+
+def register_errorhandlers(app: LinkFleet) -> None:
+    """Friendly pages and problem+json instead of tracebacks."""
+    from .errors import register_errorhandlers as install
+
+    install(app)
+
+
+def register_commands(app: LinkFleet) -> None:
+    """App-bound CLI commands (``linkfleet db`` comes from Flask-Migrate)."""
+    from .cli import register_app_commands
+
+    register_app_commands(app)

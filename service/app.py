@@ -1,0 +1,109 @@
+"""The Flask subclass and its request/response classes.
+
+Override points are class attributes, each documented with ``#:``, as Flask itself does:
+the replica-aware behaviour lives in the classes, not in scattered hooks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from functools import cached_property
+
+from flask import Flask, Request, Response, current_app, request
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+
+def is_private_address(address: str | None) -> bool:
+    """True for loopback, private (RFC 1918/4193) and link-local addresses."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+class LinkFleetRequest(Request):
+    """A request that knows its request id and the client behind our one trusted proxy."""
+
+    #: Header carrying the id nginx assigns (``$request_id``); reused so logs join up.
+    request_id_header = "X-Request-ID"
+
+    @cached_property
+    def request_id(self) -> str:
+        """The proxy's id when it is well formed, else a fresh one (never trust garbage)."""
+        incoming = self.headers.get(self.request_id_header, "")
+        if _REQUEST_ID.match(incoming):
+            return incoming
+        return uuid.uuid4().hex
+
+    @cached_property
+    def client_ip(self) -> str:
+        """The client address, taking exactly one hop of ``X-Forwarded-For`` from a trusted proxy.
+
+        Only the last entry is the one our proxy appended; anything before it is what the
+        client claimed and could be forged.
+        """
+        peer = self.remote_addr or ""
+        trusted: tuple[str, ...] = current_app.config["TRUSTED_PROXIES"]
+        if peer in trusted:
+            forwarded = self.headers.get("X-Forwarded-For", "")
+            last_hop = forwarded.rsplit(",", 1)[-1].strip()
+            if last_hop:
+                try:
+                    return str(ipaddress.ip_address(last_hop))
+                except ValueError:
+                    return peer
+        return peer
+
+
+class LinkFleetResponse(Response):
+    """A response stamped with the replica that served it and the request id."""
+
+    #: Sent unless a view set its own; CSP allows no inline script or style.
+    default_security_headers: tuple[tuple[str, str], ...] = (
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'",
+        ),
+    )
+    #: Only sent over HTTPS, where it cannot lock plain-HTTP local setups out.
+    hsts_header = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+    def stamp(self, *, served_by: str, request_id: str, secure: bool) -> None:
+        """Add the fleet headers; cheap enough for the redirect hot path."""
+        headers = self.headers
+        headers["X-Served-By"] = served_by
+        headers["X-Request-ID"] = request_id
+        for name, value in self.default_security_headers:
+            headers.setdefault(name, value)
+        if secure:
+            headers.setdefault(*self.hsts_header)
+
+
+class LinkFleet(Flask):
+    """The LinkFleet application: one per process, built by :func:`service.create_app`."""
+
+    #: Parses the request id and the real client address.
+    request_class = LinkFleetRequest
+    #: Carries ``X-Served-By``, ``X-Request-ID`` and the security headers.
+    response_class = LinkFleetResponse
+
+    def process_response(self, response: Response) -> Response:  # type: ignore[override]
+        """Stamp every response, error pages and static files included, then run hooks."""
+        response = super().process_response(response)
+        if isinstance(response, LinkFleetResponse):
+            response.stamp(
+                served_by=self.config["REPLICA_NAME"],
+                request_id=request.request_id,  # type: ignore[attr-defined]
+                secure=request.is_secure,
+            )
+        return response

@@ -1,0 +1,158 @@
+"""Settings: every ``LINKFLEET_*`` environment variable is read here and nowhere else.
+
+Each setting is validated once at start-up so that a bad value is a one-line error
+(:class:`ConfigError`) instead of a traceback in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "LINKFLEET_"
+
+#: The checkout this package lives in; ``.run/`` beside it holds the local fleet's state.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and is shown as is."""
+
+
+def default_run_dir() -> Path:
+    """Where the local fleet keeps configs, pids, logs, the SQLite file and the secret key."""
+    return Path(os.environ.get(f"{ENV_PREFIX}RUN_DIR") or PROJECT_ROOT / ".run").resolve()
+
+
+def _as_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _as_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not an integer") from None
+
+
+def normalise_database_url(url: str) -> str:
+    """Check a SQLAlchemy URL and pin PostgreSQL to psycopg 3, the driver we ship."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_URL={url!r} is not a database URL "
+            "(expected sqlite:///path or postgresql://user@host/db)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return url
+    raise ConfigError(
+        f"{ENV_PREFIX}DATABASE_URL uses {backend!r}; LinkFleet supports sqlite and postgresql"
+    )
+
+
+def check_redis_url(url: str) -> str:
+    """Refuse anything redis-py would only reject at the first request."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError(
+            f"{ENV_PREFIX}REDIS_URL={url!r} is not a Redis URL (expected redis://host:port/db)"
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}REDIS_URL={url!r} has an invalid port") from None
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"{ENV_PREFIX}REDIS_URL={url!r} names no host")
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; field names are the env var names without the ``LINKFLEET_`` prefix."""
+
+    secret_key: str = ""
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    replica_name: str = field(default_factory=socket.gethostname)
+    #: Proxies whose ``X-Forwarded-For`` we believe (one hop); nginx runs on loopback.
+    trusted_proxies: str = "127.0.0.1,::1"
+    session_cookie_secure: bool = False
+    session_lifetime_days: int = 14
+    log_level: str = "INFO"
+    #: The public base URL short links are built on; empty means "the host of the request".
+    public_url: str = ""
+    signup: str = "open"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every ``LINKFLEET_*`` variable."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = env.get(ENV_PREFIX + spec.name.upper())
+            if raw is None:
+                continue
+            name = spec.name.upper()
+            if spec.type == "bool":
+                values[spec.name] = _as_bool(name, raw)
+            elif spec.type == "int":
+                values[spec.name] = _as_int(name, raw)
+            else:
+                values[spec.name] = raw.strip()
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for the first invalid value."""
+        if self.database_url:
+            normalise_database_url(self.database_url)
+        check_redis_url(self.redis_url)
+        if self.signup not in {"open", "closed"}:
+            raise ConfigError(f"{ENV_PREFIX}SIGNUP={self.signup!r} must be open or closed")
+        if self.session_lifetime_days < 1:
+            raise ConfigError(f"{ENV_PREFIX}SESSION_LIFETIME_DAYS must be at least 1")
+
+    def to_flask(self) -> dict[str, Any]:
+        """The Flask config keys these settings stand for."""
+        database_url = self.database_url or f"sqlite:///{default_run_dir() / 'linkfleet.db'}"
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+            "REDIS_URL": self.redis_url,
+            "REPLICA_NAME": self.replica_name,
+            "TRUSTED_PROXIES": tuple(p.strip() for p in self.trusted_proxies.split(",") if p),
+            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            "PERMANENT_SESSION_LIFETIME": self.session_lifetime_days * 86400,
+            "LOG_LEVEL": self.log_level.upper(),
+            "PUBLIC_URL": self.public_url.rstrip("/"),
+            "SIGNUP_OPEN": self.signup == "open",
+        }
+
+
+def build_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings from the environment, then ``overrides`` (tests pass Flask keys directly)."""
+    config = Settings.from_env().to_flask()
+    config.update(overrides or {})
+    if not config.get("SECRET_KEY") and not config.get("TESTING"):
+        raise ConfigError(
+            f"{ENV_PREFIX}SECRET_KEY is not set (`make up` generates one in .run/secret_key)"
+        )
+    return config

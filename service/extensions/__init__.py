@@ -1,0 +1,15 @@
+"""In-house Flask extensions: each a class with ``init_app`` that keeps its state in
+``app.extensions``. The instances below hold no app and connect to nothing at import time."""
+
+from .database import db, migrate
+from .json_logging import JsonLogging
+from .metrics import Metrics
+from .redis_client import RedisClient
+from .sessions import RedisSessions
+
+redis_client = RedisClient()
+json_logging = JsonLogging()
+metrics = Metrics()
+sessions = RedisSessions()
+
+__all__ = ["db", "json_logging", "metrics", "migrate", "redis_client", "sessions"]

@@ -1,0 +1,46 @@
+"""Server-side sessions in Redis, stored as JSON, so a login made on one replica holds on all."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask_session.redis import RedisSessionInterface
+
+from .redis_client import RedisClient
+
+
+class RedisSessions:
+    """Installs Flask-Session's Redis interface on the app's shared Redis client.
+
+    JSON, not pickle: a session blob read back from Redis can never execute code.
+    Config keys read: ``PERMANENT_SESSION_LIFETIME``, ``SESSION_COOKIE_*`` (Flask's own),
+    ``SESSION_KEY_PREFIX``.
+    """
+
+    extension_name = "linkfleet.sessions"
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if self.extension_name in app.extensions:
+            raise RuntimeError("RedisSessions is already registered on this app")
+        if RedisClient.extension_name not in app.extensions:
+            raise RuntimeError("register RedisClient before RedisSessions")
+        app.config.setdefault("SESSION_KEY_PREFIX", "linkfleet:session:")
+        app.config.setdefault("SESSION_COOKIE_NAME", "linkfleet_session")
+        app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        lifetime = app.config.get("PERMANENT_SESSION_LIFETIME", 14 * 86400)
+        if not isinstance(lifetime, timedelta):
+            app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=int(lifetime))
+        interface = RedisSessionInterface(
+            app,
+            client=RedisClient.for_app(app),
+            key_prefix=app.config["SESSION_KEY_PREFIX"],
+            serialization_format="json",
+        )
+        app.session_interface = interface
+        app.extensions[self.extension_name] = interface

@@ -1,0 +1,27 @@
+"""The application's signals, in one private namespace as Flask keeps its own.
+
+Signals decouple the redirect hot path from its side effects: the view only sends
+``link_visited``; analytics, metrics and visit accounting subscribe to it.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: Sent after a link was created and committed.
+#: Sender: the app. Keyword arguments: ``link`` (the Link model).
+link_created = _signals.signal("link-created")
+
+#: Sent after a link was changed and committed; the cache evicts it on every replica.
+#: Sender: the app. Keyword arguments: ``slug`` (str), ``link`` (the Link model).
+link_updated = _signals.signal("link-updated")
+
+#: Sent after a link was deleted and committed; the cache evicts it on every replica.
+#: Sender: the app. Keyword arguments: ``slug`` (str).
+link_deleted = _signals.signal("link-deleted")
+
+#: Sent by the redirect view for every served redirect; subscribers must not block.
+#: Sender: the app. Keyword arguments: ``slug`` (str), ``request`` (the LinkFleetRequest).
+link_visited = _signals.signal("link-visited")
