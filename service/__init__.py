@@ -24,15 +24,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
 
 
 def register_extensions(app: LinkFleet) -> None:
-    """Logging first (so later steps can log), then Redis, the sessions on it, the DB, metrics."""
-    from .extensions import json_logging, metrics, redis_client, sessions
+    """Logging first (so later steps can log), then Redis and what stands on it, the DB."""
+    from .extensions import csrf, json_logging, limiter, metrics, redis_client, sessions
     from .extensions.database import init_database
+    from .extensions.rate_limits import init_rate_limits
 
     json_logging.init_app(app)
     redis_client.init_app(app)
     sessions.init_app(app)
     init_database(app)
+    from . import models  # noqa: F401  (every table known to metadata and Alembic)
+
     metrics.init_app(app)
+    csrf.init_app(app)
+    init_rate_limits(limiter, app)
 
 
 def register_blueprints(app: LinkFleet) -> None:

@@ -1,0 +1,1 @@
+"""User accounts: sign-up, login/logout on the Redis sessions, passwords."""

@@ -1,0 +1,1 @@
+"""Short links: models, slugs, target validation and the redirect hot path."""

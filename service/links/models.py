@@ -1,0 +1,61 @@
+"""The Link and Tag models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, SmallInteger, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ..extensions.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from ..accounts.models import User
+
+#: Redirect statuses a link may use; 302 keeps browsers from caching the target forever.
+REDIRECT_TYPES = (301, 302, 307, 308)
+DEFAULT_REDIRECT_TYPE = 302
+
+link_tags = Table(
+    "link_tags",
+    db.metadata,
+    Column("link_id", ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(db.Model):  # type: ignore[name-defined, misc]
+    """A label on links, shared by name."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Link(db.Model):  # type: ignore[name-defined, misc]
+    """A short link: ``slug`` redirects to ``url`` with ``redirect_type``."""
+
+    __tablename__ = "links"
+    __table_args__ = (Index("ix_links_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    redirect_type: Mapped[int] = mapped_column(SmallInteger, default=DEFAULT_REDIRECT_TYPE)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    max_visits: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User] = relationship(back_populates="links")
+    tags: Mapped[list[Tag]] = relationship(secondary=link_tags, lazy="selectin", order_by=Tag.name)
+
+    def __repr__(self) -> str:
+        return f"<Link {self.slug}>"
