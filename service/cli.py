@@ -15,6 +15,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from .config import ConfigError, default_run_dir
+from .fleet.commands import fleet
 
 
 def register_app_commands(app: Flask) -> None:
@@ -22,10 +23,19 @@ def register_app_commands(app: Flask) -> None:
 
 
 def _create_cli_app() -> Flask:
-    from . import create_app
+    """The app with the local fleet's settings (``.run/linkfleet.env``) under the caller's env.
 
+    Only app-bound commands load it, so ``fleet`` commands never mistake the fleet's own
+    settings (such as its Redis URL) for the caller's choices.
+    """
+    from . import create_app
+    from .fleet.spec import secret_key
+
+    run_dir = default_run_dir()
+    load_dotenv(run_dir / "linkfleet.env", override=False)
     try:
-        return create_app()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return create_app({"SECRET_KEY": secret_key(run_dir)})
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -36,16 +46,11 @@ def cli() -> None:
     """LinkFleet: run and manage a fleet of short-link replicas."""
 
 
-def _register_fleet_commands() -> None:
-    from .fleet.commands import fleet
-
-    cli.add_command(fleet)
+cli.add_command(fleet)
 
 
 def main() -> None:
-    """Entry point: read the local fleet's settings from ``.run/linkfleet.env`` first."""
-    load_dotenv(default_run_dir() / "linkfleet.env", override=False)
-    _register_fleet_commands()
+    """Entry point of the ``linkfleet`` console script."""
     try:
         cli.main(prog_name="linkfleet")
     except ConfigError as error:

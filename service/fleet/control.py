@@ -1,0 +1,263 @@
+"""Fleet operations: up, down, status, scale. Each prints progress and fails with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from ..config import ENV_PREFIX, Settings
+from . import render
+from .spec import (
+    DEFAULT_REPLICAS,
+    FleetError,
+    FleetSpec,
+    find_binary,
+    require_free_ports,
+    secret_key,
+)
+from .supervisor import Supervisor, pid_alive
+
+Echo = Callable[[str], None]
+READY_TIMEOUT = 60.0
+
+
+def http_status(url: str, timeout: float = 1.0) -> tuple[int, dict[str, Any]]:
+    """GET ``url``; (status, JSON body or {}); status 0 when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, _json(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _json(error.read())
+    except (OSError, ValueError):
+        return 0, {}
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def fleet_settings(spec: FleetSpec) -> dict[str, str]:
+    """The LINKFLEET_* environment of every replica: the caller's, plus the fleet's own."""
+    settings = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+    for private in ("LINKFLEET_REPLICA_NAME", "LINKFLEET_RUN_DIR"):
+        settings.pop(private, None)
+    settings["LINKFLEET_SECRET_KEY"] = secret_key(spec.run_dir)
+    settings["LINKFLEET_REDIS_URL"] = spec.redis_url
+    settings.setdefault("LINKFLEET_DATABASE_URL", f"sqlite:///{spec.run_dir / 'linkfleet.db'}")
+    settings["LINKFLEET_RUN_DIR"] = str(spec.run_dir)
+    Settings.from_env(settings)  # ConfigError names a bad value before anything starts
+    return settings
+
+
+def migrate_database(settings: dict[str, str], echo: Echo) -> None:
+    """Bring the schema up to date with Alembic before any replica serves."""
+    from flask_migrate import upgrade
+
+    from .. import create_app
+
+    os.environ.update(settings)
+    app = create_app()
+    echo("Migrating the database ...")
+    try:
+        with app.app_context():
+            upgrade()
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise FleetError(f"cannot reach the database: {reason}") from None
+
+
+def wait_ready(spec: FleetSpec, names: list[str], echo: Echo) -> None:
+    """Wait until each named replica's /readyz is 200, then the fleet URL's."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    for name in names:
+        url = f"http://127.0.0.1:{spec.replicas[name]}/readyz"
+        while http_status(url)[0] != 200:
+            if time.monotonic() > deadline:
+                raise FleetError(f"{name} is not ready after {READY_TIMEOUT:.0f}s; see "
+                                 f"{spec.log_dir / (name + '.log')}")
+            time.sleep(0.2)
+        echo(f"  {name} ready on 127.0.0.1:{spec.replicas[name]}")
+
+
+def wait_fleet_ready(spec: FleetSpec) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while http_status(f"{spec.url}/readyz")[0] != 200:
+        if time.monotonic() > deadline:
+            raise FleetError(f"{spec.url}/readyz is not green; see {spec.log_dir}")
+        time.sleep(0.2)
+
+
+def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> FleetSpec:
+    """Start the fleet, or bring a running one to the wanted shape (idempotent)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    existing = FleetSpec.load(run_dir)
+    if existing is not None and Supervisor(existing).is_running():
+        supervisor = Supervisor(existing)
+        echo(f"The fleet in {run_dir} is already running.")
+        supervisor.start_stopped()
+        if replicas is not None and replicas != len(existing.replicas):
+            scale(run_dir, replicas, echo)
+            existing = FleetSpec.load(run_dir) or existing
+        wait_ready(existing, list(existing.replicas), echo)
+        wait_fleet_ready(existing)
+        return existing
+
+    spec = FleetSpec(run_dir=run_dir)
+    if port is not None:
+        spec.port = port
+    elif os.environ.get("LINKFLEET_PORT"):
+        spec.port = int(os.environ["LINKFLEET_PORT"])
+    spec.bind_host = os.environ.get("LINKFLEET_BIND_HOST", spec.bind_host)
+    if os.environ.get("LINKFLEET_REPLICA_BASE_PORT"):
+        spec.replica_base_port = int(os.environ["LINKFLEET_REPLICA_BASE_PORT"])
+    if os.environ.get("LINKFLEET_REDIS_PORT"):
+        spec.redis_port = int(os.environ["LINKFLEET_REDIS_PORT"])
+    spec.external_redis_url = os.environ.get("LINKFLEET_REDIS_URL", "")
+    spec.replicas = spec.with_replica_count(replicas or DEFAULT_REPLICAS)
+
+    find_binary("nginx")
+    if not spec.external_redis_url:
+        find_binary("redis-server")
+    ports = {"nginx": spec.port, **spec.replicas}
+    if not spec.external_redis_url:
+        ports["redis"] = spec.redis_port
+    require_free_ports(ports)
+    settings = fleet_settings(spec)
+    migrate_database(settings, echo)
+    render.write_env_file(spec, settings)
+    render.write_all(spec)
+    check_nginx_config(spec)
+
+    echo(f"Starting redis, {len(spec.replicas)} replicas and nginx under supervisord ...")
+    supervisor = Supervisor(spec)
+    supervisor.start(settings)
+    wait_ready(spec, list(spec.replicas), echo)
+    wait_fleet_ready(spec)
+    return spec
+
+
+def down(run_dir: Path, echo: Echo) -> None:
+    """Stop everything the fleet started (replicas finish their requests first)."""
+    spec = FleetSpec.load(run_dir)
+    if spec is None or not Supervisor(spec).is_running():
+        echo(f"The fleet in {run_dir} is not running.")
+        return
+    echo("Stopping the fleet (in-flight requests finish first) ...")
+    Supervisor(spec).shutdown()
+    echo("Stopped.")
+
+
+def running_spec(run_dir: Path) -> tuple[FleetSpec, Supervisor]:
+    spec = FleetSpec.load(run_dir)
+    if spec is None or not Supervisor(spec).is_running():
+        raise FleetError(f"the fleet in {run_dir} is not running; start it with `make up`")
+    return spec, Supervisor(spec)
+
+
+def status(run_dir: Path) -> list[dict[str, str]]:
+    """One row per process: name, state, pid, port, health."""
+    spec, supervisor = running_spec(run_dir)
+    rows = []
+    for name, info in supervisor.processes().items():
+        port = spec.replicas.get(name)
+        if name == "nginx":
+            port = spec.port
+        elif name == "redis":
+            port = spec.redis_port
+        health = "-"
+        if port is not None and name != "redis":
+            code, body = http_status(f"http://127.0.0.1:{port}/readyz")
+            health = {200: "ready", 0: "down"}.get(
+                code, "unready: " + ",".join(body.get("failed", [])) or str(code)
+            )
+        rows.append({
+            "name": name,
+            "state": info["statename"],
+            "pid": str(info["pid"] or "-"),
+            "port": str(port or "-"),
+            "health": health,
+            "uptime": info["description"],
+        })
+    return rows
+
+
+def check_nginx_config(spec: FleetSpec) -> None:
+    """``nginx -t`` on the rendered config, so a bad one never reaches a running nginx."""
+    import subprocess
+
+    result = subprocess.run(
+        [find_binary("nginx"), "-t", "-q", "-p", str(spec.run_dir / "nginx"),
+         "-c", str(spec.run_dir / "nginx.conf"), "-e", str(spec.log_dir / "nginx-error.log")],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise FleetError(f"nginx rejected its config: {lines[0] if lines else 'no output'}")
+
+
+def _nginx_workers(master_pid: int) -> set[int]:
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == master_pid:
+            workers.add(int(entry.name))
+    return workers
+
+
+def reload_nginx(spec: FleetSpec, supervisor: Supervisor) -> None:
+    """Graceful reload; returns once the old workers have finished their requests."""
+    render.write_nginx_conf(spec)
+    check_nginx_config(spec)
+    master = int(supervisor.processes()["nginx"]["pid"])
+    old_workers = _nginx_workers(master)
+    supervisor.signal("nginx", "HUP")
+    deadline = time.monotonic() + 35
+    while time.monotonic() < deadline:
+        if not any(pid_alive(pid) for pid in old_workers):
+            return
+        time.sleep(0.05)
+
+
+def scale(run_dir: Path, count: int, echo: Echo) -> FleetSpec:
+    """Add or remove replicas live; nginx only ever routes to replicas that are ready."""
+    spec, supervisor = running_spec(run_dir)
+    target = spec.with_replica_count(count)
+    added = [name for name in target if name not in spec.replicas]
+    removed = [name for name in spec.replicas if name not in target]
+    if added:
+        require_free_ports({name: target[name] for name in added})
+        spec.replicas = {**spec.replicas, **{name: target[name] for name in added}}
+        render.write_supervisord_conf(spec)
+        supervisor.reload_config()
+        for name in added:
+            echo(f"Starting {name} ...")
+            supervisor.add(name)
+        wait_ready(spec, added, echo)
+    spec.replicas = target
+    reload_nginx(spec, supervisor)  # new replicas join, removed ones are drained
+    if removed:
+        render.write_supervisord_conf(spec)
+        supervisor.reload_config()
+        for name in removed:
+            echo(f"Stopping {name} (drained from nginx) ...")
+            supervisor.remove(name)
+    spec.save()
+    echo(f"The fleet now runs {len(spec.replicas)} replica(s).")
+    return spec

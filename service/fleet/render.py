@@ -1,0 +1,99 @@
+"""Writes the configs a fleet runs on into its run dir: env, Redis, nginx, supervisord."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ..config import PROJECT_ROOT
+from .spec import FleetSpec, find_binary, venv_bin
+
+_templates = Environment(
+    loader=FileSystemLoader([str(Path(__file__).parent / "templates"), str(PROJECT_ROOT)]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - renders config files, not HTML
+)
+NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def write_env_file(spec: FleetSpec, settings: dict[str, str]) -> None:
+    """``linkfleet.env``: the fleet's LINKFLEET_* settings, read by replicas and the CLI alike."""
+    lines = [f"{key}={value}" for key, value in sorted(settings.items())]
+    spec.env_file.write_text(
+        "# Written by `linkfleet fleet up`; the CLI run from this checkout reads it.\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    spec.env_file.chmod(0o600)
+
+
+def write_redis_conf(spec: FleetSpec) -> Path:
+    """Redis with AOF (fsync every second) so a crash loses at most about a second."""
+    data_dir = spec.run_dir / "redis"
+    data_dir.mkdir(exist_ok=True)
+    path = spec.run_dir / "redis.conf"
+    path.write_text(
+        _templates.get_template("redis.conf.j2").render(
+            port=spec.redis_port, data_dir=data_dir, log_dir=spec.log_dir
+        )
+    )
+    return path
+
+
+def write_nginx_conf(spec: FleetSpec) -> Path:
+    """Render the top-level ``nginx.conf`` with this fleet's replicas."""
+    temp = spec.run_dir / "nginx"
+    worker_user = ""
+    for name in NGINX_TEMP_DIRS:
+        (temp / name).mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        # nginx drops its workers to nobody when started as root; they need their temp dirs.
+        worker_user = "nobody nogroup"
+        for name in NGINX_TEMP_DIRS:
+            shutil.chown(temp / name, "nobody", "nogroup")
+    path = spec.run_dir / "nginx.conf"
+    path.write_text(
+        _templates.get_template("nginx.conf").render(
+            worker_user=worker_user,
+            worker_processes=os.environ.get("LINKFLEET_NGINX_WORKERS", "auto"),
+            run_dir=spec.run_dir,
+            log_dir=spec.log_dir,
+            nginx_temp=temp,
+            replicas=list(spec.replicas.items()),
+            bind_host=spec.bind_host,
+            port=spec.port,
+        )
+    )
+    return path
+
+
+def write_supervisord_conf(spec: FleetSpec) -> Path:
+    """One program per replica (so replicas can be added and removed one by one)."""
+    path = spec.run_dir / "supervisord.conf"
+    bin_dir = venv_bin()
+    path.write_text(
+        _templates.get_template("supervisord.conf.j2").render(
+            spec=spec,
+            project_root=PROJECT_ROOT,
+            gunicorn=bin_dir / "gunicorn",
+            gunicorn_conf=PROJECT_ROOT / "deploy" / "gunicorn.conf.py",
+            redis_server=find_binary("redis-server") if not spec.external_redis_url else "",
+            nginx=find_binary("nginx"),
+            graceful_timeout=int(os.environ.get("LINKFLEET_GRACEFUL_TIMEOUT", "20")),
+        )
+    )
+    return path
+
+
+def write_all(spec: FleetSpec) -> None:
+    """Everything but the env file, which needs the settings."""
+    spec.log_dir.mkdir(parents=True, exist_ok=True)
+    if not spec.external_redis_url:
+        write_redis_conf(spec)
+    write_nginx_conf(spec)
+    write_supervisord_conf(spec)
+    spec.save()
