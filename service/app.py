@@ -16,15 +16,34 @@ from flask import Flask, Request, Response, current_app, request
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
+#: Loopback, RFC 1918, link-local and IPv6 unique-local networks: "inside" for /metrics.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 def is_private_address(address: str | None) -> bool:
-    """True for loopback, private (RFC 1918/4193) and link-local addresses."""
+    """True for loopback, private-network and link-local addresses (not documentation ranges,
+    which :attr:`ipaddress.IPv4Address.is_private` also counts)."""
     if not address:
         return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in PRIVATE_NETWORKS)
 
 
 class LinkFleetRequest(Request):

@@ -30,9 +30,13 @@ class RedisSessions:
         if RedisClient.extension_name not in app.extensions:
             raise RuntimeError("register RedisClient before RedisSessions")
         app.config.setdefault("SESSION_KEY_PREFIX", "linkfleet:session:")
-        app.config.setdefault("SESSION_COOKIE_NAME", "linkfleet_session")
-        app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-        app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+        # Flask predefines these keys, so setdefault would never apply ours: replace
+        # Flask's defaults, keep anything configured on purpose.
+        if app.config["SESSION_COOKIE_NAME"] == "session":
+            app.config["SESSION_COOKIE_NAME"] = "linkfleet_session"
+        if app.config["SESSION_COOKIE_SAMESITE"] is None:
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+        app.config["SESSION_COOKIE_HTTPONLY"] = True
         lifetime = app.config.get("PERMANENT_SESSION_LIFETIME", 14 * 86400)
         if not isinstance(lifetime, timedelta):
             app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=int(lifetime))

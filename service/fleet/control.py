@@ -61,6 +61,16 @@ def fleet_settings(spec: FleetSpec) -> dict[str, str]:
     return settings
 
 
+def check_redis(url: str) -> None:
+    """An external Redis must answer before replicas that depend on it start."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        raise FleetError(f"cannot reach Redis at {url}: {error}") from None
+
+
 def migrate_database(settings: dict[str, str], echo: Echo) -> None:
     """Bring the schema up to date with Alembic before any replica serves."""
     from flask_migrate import upgrade
@@ -135,6 +145,8 @@ def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> Fle
         ports["redis"] = spec.redis_port
     require_free_ports(ports)
     settings = fleet_settings(spec)
+    if spec.external_redis_url:
+        check_redis(spec.external_redis_url)
     migrate_database(settings, echo)
     render.write_env_file(spec, settings)
     render.write_all(spec)

@@ -19,13 +19,7 @@ class Supervisor:
 
     def __init__(self, spec: FleetSpec) -> None:
         self.spec = spec
-        transport = SupervisorTransport(None, None, f"unix://{spec.socket_path}")
-        self._rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-
-    @property
-    def rpc(self) -> Any:
-        """The ``supervisor`` namespace of the XML-RPC API."""
-        return self._rpc.supervisor
+        self.rpc = _Namespace(spec.socket_path, "supervisor")
 
     def is_running(self) -> bool:
         """True when supervisord answers on its socket."""
@@ -98,6 +92,26 @@ class Supervisor:
             time.sleep(0.1)
         if pid and pid_alive(pid):
             raise FleetError(f"supervisord (pid {pid}) did not exit within {timeout:.0f}s")
+
+
+class _Namespace:
+    """An XML-RPC namespace whose every call opens and closes its own socket connection,
+    so no connection outlives the call that needed it."""
+
+    def __init__(self, socket_path: Path, name: str) -> None:
+        self._socket_path = socket_path
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        def call(*args: Any) -> Any:
+            transport = SupervisorTransport(None, None, f"unix://{self._socket_path}")
+            proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            try:
+                return getattr(getattr(proxy, self._name), method)(*args)
+            finally:
+                transport.close()
+
+        return call
 
 
 def read_pid(path: Path) -> int | None:

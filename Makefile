@@ -1,0 +1,67 @@
+# LinkFleet: `make up` starts the fleet, `make test` runs the suite. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PYTHON    ?= python3
+STAMP     := $(VENV)/.installed
+LINKFLEET := $(BIN)/linkfleet
+# Empty means "2 for a new fleet, keep the count of a running one".
+REPLICAS  ?=
+PYTEST_ARGS ?=
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: help up down status scale restart test lint bench loadtest system-deps test-deps venv clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv and install the Python packages
+
+system-deps: ## apt-get install nginx and redis-server when absent
+	@missing=""; \
+	 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	 if [ -n "$$missing" ]; then \
+	   echo "Installing$$missing with apt ..."; \
+	   $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing; \
+	 fi
+
+test-deps: system-deps ## Also Debian's Chromium for the browser tests
+	@[ -x /usr/bin/chromium ] || { echo "Installing chromium with apt ..."; \
+	  $(APT) update -qq && $(APT) install -y -qq chromium; }
+
+up: system-deps $(STAMP) ## Start nginx + replicas + Redis on http://127.0.0.1:8080 (REPLICAS=N)
+	@$(LINKFLEET) fleet up $(if $(REPLICAS),--replicas $(REPLICAS))
+
+down: ## Stop the fleet
+	@[ ! -x $(LINKFLEET) ] || $(LINKFLEET) fleet down
+
+status: $(STAMP) ## Each replica with its pid, port and health
+	@$(LINKFLEET) fleet status
+
+scale: $(STAMP) ## Add or remove replicas live: make scale REPLICAS=4
+	@[ -n "$(REPLICAS)" ] || { echo "usage: make scale REPLICAS=N"; exit 2; }
+	@$(LINKFLEET) fleet scale $(REPLICAS)
+
+test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
+	 exit $$rc
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check service tests loadtests
+	$(BIN)/ruff format --check service tests loadtests
+	$(BIN)/mypy
+
+clean: down ## Remove runtime state (.run/) — the fleet's database included
+	rm -rf .run

@@ -1,0 +1,95 @@
+"""End-to-end: the fleet through nginx, under faults and scaling, with zero failed requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from service.fleet.supervisor import Supervisor
+from tests.conftest import wait_until
+from tests.e2e.conftest import Fleet, RequestLoop
+
+pytestmark = pytest.mark.e2e
+
+
+def test_requests_reach_every_replica(fleet: Fleet) -> None:
+    seen = set()
+    with requests.Session() as session:
+        for _ in range(40):
+            response = session.get(f"{fleet.url}/healthz", timeout=5)
+            assert response.status_code == 200
+            assert len(response.headers["X-Request-ID"]) == 32  # nginx's $request_id
+            seen.add(response.headers["X-Served-By"])
+    assert seen == {"replica-1", "replica-2"}
+
+
+def test_status_lists_every_process(fleet: Fleet) -> None:
+    output = fleet.cli("fleet", "status").stdout
+    lines = {line.split()[0]: line for line in output.splitlines()[1:]}
+    assert set(lines) == {"nginx", "redis", "replica-1", "replica-2"}
+    for name in ("nginx", "replica-1", "replica-2"):
+        assert "RUNNING" in lines[name]
+        assert "ready" in lines[name]
+
+
+def test_up_again_is_idempotent(fleet: Fleet) -> None:
+    result = fleet.cli("fleet", "up")
+    assert "already running" in result.stdout
+    assert len(fleet.spec.replicas) == 2
+
+
+def test_metrics_through_nginx_from_loopback(fleet: Fleet) -> None:
+    response = requests.get(f"{fleet.url}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert "linkfleet_http_requests_total" in response.text
+
+
+def test_kill_9_of_a_replica_fails_no_request(fleet: Fleet) -> None:
+    supervisor = Supervisor(fleet.spec)
+    victim = supervisor.processes()["replica-1"]["pid"]
+    with RequestLoop(f"{fleet.url}/healthz", seconds=20) as loop:
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: supervisor.processes()["replica-1"]["pid"] not in (0, victim)
+            and supervisor.processes()["replica-1"]["statename"] == "RUNNING",
+            20,
+            "supervisord did not restart replica-1",
+        )
+        time.sleep(2)
+    assert loop.failures == 0, loop.outcomes
+    assert loop.outcomes["200"] > 100
+
+
+def test_scaling_2_3_1_2_fails_no_request(fleet: Fleet) -> None:
+    with RequestLoop(f"{fleet.url}/healthz", seconds=90) as loop:
+        fleet.cli("fleet", "scale", "3")
+        assert set(fleet.spec.replicas) == {"replica-1", "replica-2", "replica-3"}
+        time.sleep(1)
+        fleet.cli("fleet", "scale", "1")
+        assert set(fleet.spec.replicas) == {"replica-1"}
+        time.sleep(1)
+        fleet.cli("fleet", "scale", "2")
+    assert loop.failures == 0, loop.outcomes
+    assert loop.served_by["replica-3"] > 0, "the added replica never served"
+    assert set(Supervisor(fleet.spec).processes()) == {"nginx", "redis", "replica-1", "replica-2"}
+
+
+def test_readyz_follows_redis(fleet: Fleet) -> None:
+    supervisor = Supervisor(fleet.spec)
+    supervisor.rpc.stopProcess("redis", True)
+    try:
+        response = requests.get(f"{fleet.url}/readyz", timeout=5)
+        assert response.status_code == 503
+        assert response.json()["failed"] == ["redis"]
+        assert requests.get(f"{fleet.url}/healthz", timeout=5).status_code == 200
+    finally:
+        supervisor.rpc.startProcess("redis", True)
+    wait_until(
+        lambda: requests.get(f"{fleet.url}/readyz", timeout=5).status_code == 200,
+        10,
+        "/readyz did not turn green after Redis came back",
+    )

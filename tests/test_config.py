@@ -1,0 +1,74 @@
+"""Settings parsing: every bad value is a one-line ConfigError naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.config import ConfigError, Settings, build_config, normalise_database_url
+
+
+def test_defaults_are_valid() -> None:
+    settings = Settings.from_env({})
+    config = settings.to_flask()
+    assert config["REDIS_URL"] == "redis://127.0.0.1:6390/0"
+    assert config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert config["SQLALCHEMY_DATABASE_URI"].endswith("/linkfleet.db")
+    assert config["TRUSTED_PROXIES"] == ("127.0.0.1", "::1")
+    assert config["SIGNUP_OPEN"] is True
+
+
+def test_values_are_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "LINKFLEET_SESSION_COOKIE_SECURE": "true",
+            "LINKFLEET_SESSION_LIFETIME_DAYS": "3",
+            "LINKFLEET_REPLICA_NAME": "replica-9",
+            "LINKFLEET_SIGNUP": "closed",
+        }
+    )
+    config = settings.to_flask()
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["PERMANENT_SESSION_LIFETIME"] == 3 * 86400
+    assert config["REPLICA_NAME"] == "replica-9"
+    assert config["SIGNUP_OPEN"] is False
+
+
+def test_postgres_urls_use_psycopg3() -> None:
+    url = normalise_database_url("postgresql://postgres@127.0.0.1:5432/test")
+    assert url == "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DATABASE_URL", "not a url", "is not a database URL"),
+        ("DATABASE_URL", "mysql://root@localhost/db", "supports sqlite and postgresql"),
+        ("REDIS_URL", "http://127.0.0.1:6390", "is not a Redis URL"),
+        ("REDIS_URL", "redis://127.0.0.1:notaport/0", "invalid port"),
+        ("REDIS_URL", "redis:///0", "names no host"),
+        ("SESSION_COOKIE_SECURE", "maybe", "is not a boolean"),
+        ("SESSION_LIFETIME_DAYS", "ten", "is not an integer"),
+        ("SESSION_LIFETIME_DAYS", "0", "at least 1"),
+        ("SIGNUP", "sometimes", "must be open or closed"),
+    ],
+)
+def test_bad_values_are_one_line_errors(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env({f"LINKFLEET_{variable}": value})
+    assert "\n" not in str(caught.value)
+    assert f"LINKFLEET_{variable}" in str(caught.value)
+
+
+def test_missing_secret_is_refused_outside_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINKFLEET_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="LINKFLEET_SECRET_KEY is not set"):
+        build_config()
+    assert build_config({"TESTING": True})["SECRET_KEY"] == ""
+
+
+def test_environment_is_read_by_build_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINKFLEET_SECRET_KEY", "from-env")
+    monkeypatch.setenv("LINKFLEET_REPLICA_NAME", "replica-7")
+    config = build_config({"REPLICA_NAME": "override"})
+    assert config["SECRET_KEY"] == "from-env"
+    assert config["REPLICA_NAME"] == "override"
