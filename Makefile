@@ -10,6 +10,7 @@ LINKFLEET := $(BIN)/linkfleet
 # Empty means "2 for a new fleet, keep the count of a running one".
 REPLICAS  ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
@@ -57,6 +58,14 @@ test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite,
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
+
+bench: system-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
+	$(BIN)/python loadtests/scaling.py $(BENCH_ARGS)
+
+loadtest: $(STAMP) ## Locust web UI on http://127.0.0.1:8089 against the running fleet (make up first)
+	$(BIN)/python loadtests/seed.py --links 10000
+	$(BIN)/locust -f loadtests/locustfile.py --host http://127.0.0.1:$${LINKFLEET_PORT:-8080} \
+	  --web-host 127.0.0.1 --web-port 8089 MixedUser
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check service tests loadtests

@@ -1,0 +1,125 @@
+"""Locust users for LinkFleet.
+
+``RedirectUser`` and ``BareUser`` are what the scaling benchmark measures (cached redirects,
+and ``/healthz`` as the bare-endpoint baseline). ``MixedUser`` is the realistic mix for
+``make loadtest``: about 95% redirects over a Zipf-distributed set of links, API reads, link
+creation with an API key and a logged-in dashboard user.
+
+Settings (environment):
+  LINKFLEET_BENCH_SLUGS     file with one slug per line (written by the seeding step)
+  LINKFLEET_BENCH_API_KEY   a read-write API key (API tasks are skipped without one)
+  LINKFLEET_BENCH_EMAIL / LINKFLEET_BENCH_PASSWORD   a dashboard account
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import re
+import uuid
+from pathlib import Path
+
+from locust import FastHttpUser, constant, tag, task
+
+ZIPF_EXPONENT = 1.0
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def _load_slugs() -> tuple[list[str], list[float]]:
+    """Slugs with cumulative Zipf weights: rank k is visited in proportion to 1/k**s."""
+    path = os.environ.get("LINKFLEET_BENCH_SLUGS", ".run/bench-slugs.txt")
+    slugs = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not slugs:
+        raise SystemExit(f"no slugs in {path}: seed links first (loadtests/seed.py)")
+    weights = [1.0 / (rank**ZIPF_EXPONENT) for rank in range(1, len(slugs) + 1)]
+    return slugs, list(itertools.accumulate(weights))
+
+
+SLUGS, CUMULATIVE = _load_slugs()
+
+
+def zipf_slug() -> str:
+    return random.choices(SLUGS, cum_weights=CUMULATIVE)[0]
+
+
+def _redirect(user: FastHttpUser) -> None:
+    with user.client.get(
+        f"/{zipf_slug()}", name="/<slug>", allow_redirects=False, catch_response=True
+    ) as response:
+        if response.status_code != 302:
+            response.failure(f"expected 302, got {response.status_code}")
+
+
+class RedirectUser(FastHttpUser):
+    """Clicks short links as fast as it can (no think time: we look for saturation)."""
+
+    wait_time = constant(0)
+
+    @tag("redirect")
+    @task
+    def redirect(self) -> None:
+        _redirect(self)
+
+
+class BareUser(FastHttpUser):
+    """The baseline: the cheapest endpoint of the same app on the same settings."""
+
+    wait_time = constant(0)
+
+    @tag("bare")
+    @task
+    def healthz(self) -> None:
+        self.client.get("/healthz", name="/healthz")
+
+
+class MixedUser(FastHttpUser):
+    """What a busy LinkFleet sees: mostly clicks, some owners using the API and dashboard."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.api_headers = {"Authorization": f"Bearer {os.environ.get('LINKFLEET_BENCH_API_KEY', '')}"}
+        self.logged_in = False
+        email = os.environ.get("LINKFLEET_BENCH_EMAIL")
+        password = os.environ.get("LINKFLEET_BENCH_PASSWORD")
+        if email and password:
+            page = self.client.get("/login", name="/login")
+            token = _CSRF.search(page.text or "")
+            if token:
+                response = self.client.post(
+                    "/login",
+                    data={"email": email, "password": password, "csrf_token": token.group(1)},
+                    allow_redirects=False,
+                    name="/login",
+                )
+                self.logged_in = response.status_code in (302, 303)
+
+    @tag("redirect")
+    @task(95)
+    def redirect(self) -> None:
+        _redirect(self)
+
+    @tag("api")
+    @task(3)
+    def api_list(self) -> None:
+        if os.environ.get("LINKFLEET_BENCH_API_KEY"):
+            self.client.get("/api/v1/links?per_page=20", headers=self.api_headers,
+                            name="/api/v1/links")
+
+    @tag("api")
+    @task(1)
+    def api_create(self) -> None:
+        if os.environ.get("LINKFLEET_BENCH_API_KEY"):
+            self.client.post(
+                "/api/v1/links",
+                json={"url": f"https://example.org/load/{uuid.uuid4().hex}"},
+                headers=self.api_headers,
+                name="POST /api/v1/links",
+            )
+
+    @tag("dashboard")
+    @task(1)
+    def dashboard(self) -> None:
+        if self.logged_in:
+            self.client.get("/dashboard", name="/dashboard")

@@ -1,0 +1,397 @@
+"""The scaling benchmark (`make bench`): does doubling the replicas double the throughput?
+
+In one run, on a private fleet (temp dir, free ports) it measures, each as a ratio:
+  * scaling efficiency  rps(N) / (N * rps(1))  for N in --replicas, every replica in its own
+                        cgroup with the same CPU quota (nginx, Redis and Locust outside);
+  * hot-path ratio      cached redirect rps / bare endpoint (/healthz) rps, one replica;
+  * load-balancer cost  1 - rps through nginx / rps direct to the replica, one replica.
+For each point it steps Locust users until throughput stops rising, then measures the steady
+state --repeats times and keeps the median. Results go to loadtests/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtests.cgroups import CpuQuota, is_v2  # noqa: E402
+
+console = Console()
+
+
+@dataclass
+class Measurement:
+    users: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+
+@dataclass
+class Settings:
+    replicas: list[int]
+    cpus_per_replica: float
+    repeats: int
+    step_seconds: int
+    measure_seconds: int
+    user_steps: list[int]
+    links: int
+    locust_processes: int
+
+
+def run_locust(host: str, user_class: str, users: int, seconds: int, env: dict[str, str],
+               processes: int) -> Measurement:
+    """One headless Locust run; statistics are reset once all users are spawned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "run"
+        command = [
+            str(Path(sys.executable).parent / "locust"), "-f", str(HERE / "locustfile.py"),
+            "--headless", "--host", host, "-u", str(users), "-r", str(users),
+            "--run-time", f"{seconds}s", "--reset-stats", "--csv", str(prefix),
+            "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "2",
+        ]
+        if processes > 1:
+            command += ["--processes", str(processes)]
+        command.append(user_class)
+        subprocess.run(command, env=env, capture_output=True, text=True, check=False,
+                       timeout=seconds + 60)
+        stats_file = prefix.with_name("run_stats.csv")
+        if not stats_file.exists():
+            raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
+        with stats_file.open() as handle:
+            row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    return Measurement(
+        users=users,
+        rps=float(row["Requests/s"]),
+        p50_ms=float(row["50%"] or 0),
+        p95_ms=float(row["95%"] or 0),
+        p99_ms=float(row["99%"] or 0),
+        requests=int(row["Request Count"]),
+        failures=int(row["Failure Count"]),
+    )
+
+
+def saturate(label: str, host: str, user_class: str, settings: Settings,
+             env: dict[str, str]) -> Measurement:
+    """Step users until throughput stops rising, then the median of --repeats runs there."""
+    best: Measurement | None = None
+    for users in settings.user_steps:
+        step = run_locust(host, user_class, users, settings.step_seconds, env,
+                          settings.locust_processes)
+        console.log(f"{label}: {users:>4} users -> {step.rps:8.0f} rps "
+                    f"p99 {step.p99_ms:.0f} ms")
+        if best is not None and step.rps < best.rps * 1.03:
+            break  # saturated: more users only add queueing
+        if best is None or step.rps > best.rps:
+            best = step
+    assert best is not None
+    runs = [run_locust(host, user_class, best.users, settings.measure_seconds, env,
+                       settings.locust_processes) for _ in range(settings.repeats)]
+    median = sorted(runs, key=lambda m: m.rps)[len(runs) // 2]
+    result = Measurement(
+        users=best.users,
+        rps=statistics.median(m.rps for m in runs),
+        p50_ms=statistics.median(m.p50_ms for m in runs),
+        p95_ms=statistics.median(m.p95_ms for m in runs),
+        p99_ms=statistics.median(m.p99_ms for m in runs),
+        requests=sum(m.requests for m in runs),
+        failures=sum(m.failures for m in runs),
+    )
+    console.log(f"[bold]{label}[/]: {result.rps:.0f} rps at {best.users} users "
+                f"(runs: {', '.join(f'{m.rps:.0f}' for m in runs)}; median run {median.rps:.0f})")
+    return result
+
+
+class BenchFleet:
+    """A private fleet for the benchmark, driven through the same code as `make up`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from service.fleet.spec import port_in_use
+
+        self.run_dir = run_dir
+        base = 30000
+        while any(port_in_use(p) for p in range(base, base + 20)):
+            base += 50
+        os.environ.update(
+            LINKFLEET_RUN_DIR=str(run_dir),
+            LINKFLEET_PORT=str(base),
+            LINKFLEET_REDIS_PORT=str(base + 1),
+            LINKFLEET_REPLICA_BASE_PORT=str(base + 2),
+            LINKFLEET_LOG_LEVEL="WARNING",
+        )
+        os.environ.pop("LINKFLEET_REDIS_URL", None)
+        os.environ.pop("LINKFLEET_DATABASE_URL", None)
+        self.quotas: dict[str, CpuQuota] = {}
+
+    def up(self, replicas: int) -> None:
+        from service.fleet import control
+
+        control.up(self.run_dir, replicas, None, lambda line: console.log(line.strip()))
+
+    def scale(self, replicas: int, cpus: float) -> None:
+        from service.fleet import control
+        from service.fleet.supervisor import Supervisor
+
+        control.scale(self.run_dir, replicas, lambda line: console.log(line.strip()))
+        spec = self.spec
+        processes = Supervisor(spec).processes()
+        for name in list(self.quotas):
+            if name not in spec.replicas:
+                self.quotas.pop(name).remove()
+        for name in spec.replicas:
+            quota = self.quotas.get(name) or CpuQuota(f"linkfleet-bench/{name}", cpus)
+            quota.add_tree(int(processes[name]["pid"]))
+            self.quotas[name] = quota
+
+    @property
+    def spec(self) -> Any:
+        from service.fleet.spec import FleetSpec
+
+        spec = FleetSpec.load(self.run_dir)
+        assert spec is not None
+        return spec
+
+    def warm(self, env: dict[str, str]) -> None:
+        """Every link once through every replica: the L1 caches hold the whole set."""
+        for name, port in self.spec.replicas.items():
+            run_locust(f"http://127.0.0.1:{port}", "RedirectUser", 16, 4, env, 1)
+            console.log(f"warmed {name}")
+
+    def down(self) -> None:
+        from service.fleet import control
+
+        for quota in self.quotas.values():
+            quota.remove()
+        control.down(self.run_dir, lambda line: console.log(line.strip()))
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+
+    def version(*command: str) -> str:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError:
+            return "missing"
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+
+    import flask
+    import gevent
+    import gunicorn
+    import locust
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "flask": flask.__version__ if hasattr(flask, "__version__") else "3",
+        "gunicorn": gunicorn.__version__,
+        "gevent": gevent.__version__,
+        "locust": locust.__version__,
+        "nginx": version("nginx", "-v"),
+        "redis": version("redis-server", "--version"),
+        "cgroup": "v2" if is_v2() else "v1",
+    }
+
+
+def write_results(out: Path, settings: Settings, scaling: dict[int, Measurement],
+                  hot: dict[str, Measurement], lb: dict[str, Measurement]) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    base = scaling[min(scaling)]
+    efficiency = {str(n): m.rps / (n * base.rps) for n, m in scaling.items()} if base.rps else {}
+    with (out / "scaling.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["replicas", "users", "rps", "p50_ms", "p95_ms", "p99_ms", "failures"])
+        for n, m in sorted(scaling.items()):
+            writer.writerow([n, m.users, f"{m.rps:.1f}", m.p50_ms, m.p95_ms, m.p99_ms, m.failures])
+    summary = {
+        "scaling_efficiency": efficiency,
+        "hot_path_ratio": hot["redirect"].rps / hot["bare"].rps if hot["bare"].rps else None,
+        "lb_overhead": 1 - lb["nginx"].rps / lb["direct"].rps if lb["direct"].rps else None,
+        "scaling": {str(n): asdict(m) for n, m in scaling.items()},
+        "hot_path": {k: asdict(m) for k, m in hot.items()},
+        "load_balancer": {k: asdict(m) for k, m in lb.items()},
+        "failures": sum(m.failures for m in [*scaling.values(), *hot.values(), *lb.values()]),
+        "settings": asdict(settings),
+        "machine": machine(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [
+        "# Scaling benchmark",
+        "",
+        f"Every replica: {settings.cpus_per_replica} CPU (cgroup quota), one gevent worker. "
+        f"Load: Locust FastHttpUser, cached redirects over {settings.links} Zipf-distributed "
+        f"links, through nginx. Median of {settings.repeats} runs of "
+        f"{settings.measure_seconds} s at the saturating user count.",
+        "",
+        "| replicas | users | rps | efficiency | p50 ms | p95 ms | p99 ms | failures |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, m in sorted(scaling.items()):
+        lines.append(f"| {n} | {m.users} | {m.rps:.0f} | {efficiency.get(str(n), 0):.2f} | "
+                     f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} |")
+    lines += [
+        "",
+        f"- hot-path ratio (cached redirect ÷ /healthz, one replica): "
+        f"**{summary['hot_path_ratio']:.3f}** ({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
+        f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "
+        f"**{summary['lb_overhead']:.3f}** ({lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
+        f"- failed requests in the whole run: {summary['failures']}",
+        "",
+        "![throughput](throughput.png)",
+        "![latency](latency.png)",
+        "",
+    ]
+    (out / "scaling.md").write_text("\n".join(lines))
+    plot(out, scaling)
+    return summary
+
+
+def plot(out: Path, scaling: dict[int, Measurement]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted(scaling)
+    base = scaling[ns[0]].rps / ns[0]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(ns, [scaling[n].rps for n in ns], "o-", label="measured")
+    ax.plot(ns, [base * n for n in ns], "--", color="grey", label="ideal (N × rps(1))")
+    ax.set_xlabel("replicas")
+    ax.set_ylabel("redirects / s")
+    ax.set_xticks(ns)
+    ax.set_title("Throughput against replicas (equal CPU quota each)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "throughput.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+        ax.plot(ns, [getattr(scaling[n], key) for n in ns], "o-", label=label)
+    ax.set_xlabel("replicas")
+    ax.set_ylabel("latency (ms)")
+    ax.set_xticks(ns)
+    ax.set_title("Latency at saturation, through nginx")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=120)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicas", default="1,2,4", help="replica counts (default 1,2,4)")
+    parser.add_argument("--cpus", type=float, default=0.25,
+                        help="CPU quota per replica (default 0.25)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per point (median)")
+    parser.add_argument("--step-seconds", type=int, default=5)
+    parser.add_argument("--measure-seconds", type=int, default=10)
+    parser.add_argument("--links", type=int, default=10_000)
+    parser.add_argument("--locust-processes", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: N in 1,2, one short run per point (about a minute)")
+    parser.add_argument("--keep", action="store_true", help="leave the fleet's run dir")
+    args = parser.parse_args(argv)
+    settings = Settings(
+        replicas=[int(n) for n in args.replicas.split(",")],
+        cpus_per_replica=args.cpus,
+        repeats=args.repeats,
+        step_seconds=args.step_seconds,
+        measure_seconds=args.measure_seconds,
+        user_steps=[8, 16, 32, 64, 128],
+        links=args.links,
+        locust_processes=args.locust_processes,
+    )
+    if args.quick:
+        settings = Settings(replicas=[1, 2], cpus_per_replica=args.cpus, repeats=1,
+                            step_seconds=2, measure_seconds=3, user_steps=[16, 32],
+                            links=500, locust_processes=1)
+    return settings, args.out, args.keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, out, keep = parse_args(argv)
+    if os.geteuid() != 0:
+        console.print("[red]the benchmark needs root to create cgroups[/]")
+        return 2
+    from loadtests.seed import seed
+
+    run_dir = Path(tempfile.mkdtemp(prefix="linkfleet-bench-"))
+    fleet = BenchFleet(run_dir)
+    started = time.monotonic()
+    try:
+        fleet.up(1)
+        slugs_file = run_dir / "bench-slugs.txt"
+        seed(settings.links, slugs_file)
+        env = {**os.environ, "LINKFLEET_BENCH_SLUGS": str(slugs_file)}
+        fleet.scale(1, settings.cpus_per_replica)
+        fleet.warm(env)
+        spec = fleet.spec
+        replica_url = f"http://127.0.0.1:{spec.replicas['replica-1']}"
+        hot = {
+            "redirect": saturate("hot path: redirect", spec.url, "RedirectUser", settings, env),
+            "bare": saturate("hot path: /healthz", spec.url, "BareUser", settings, env),
+        }
+        lb = {
+            "nginx": hot["redirect"],
+            "direct": saturate("direct to replica-1", replica_url, "RedirectUser", settings, env),
+        }
+        scaling: dict[int, Measurement] = {}
+        for n in settings.replicas:
+            fleet.scale(n, settings.cpus_per_replica)
+            fleet.warm(env)
+            scaling[n] = hot["redirect"] if n == 1 else saturate(
+                f"{n} replica(s)", spec.url, "RedirectUser", settings, env)
+        summary = write_results(out, settings, scaling, hot, lb)
+    finally:
+        fleet.down()
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    table = Table(title=f"LinkFleet scaling ({time.monotonic() - started:.0f} s)")
+    for column in ("replicas", "rps", "efficiency", "p50 ms", "p99 ms", "failures"):
+        table.add_column(column, justify="right")
+    for n, m in sorted(scaling.items()):
+        table.add_row(str(n), f"{m.rps:.0f}", f"{summary['scaling_efficiency'][str(n)]:.2f}",
+                      f"{m.p50_ms:.0f}", f"{m.p99_ms:.0f}", str(m.failures))
+    console.print(table)
+    console.print(f"hot-path ratio {summary['hot_path_ratio']:.3f}   "
+                  f"load-balancer overhead {summary['lb_overhead']:.3f}   "
+                  f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
