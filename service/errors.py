@@ -9,9 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, json, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
+
+#: Plain words for the error pages, used when a view raised an error without its own
+#: description (Werkzeug's defaults are written for developers).
+FRIENDLY_DETAILS = {
+    400: "We could not make sense of that request. Please go back and try again.",
+    403: "You are not allowed to see this page.",
+    404: "There is nothing here. The address may be mistyped, or the page was removed.",
+    405: "This page cannot be used that way. Please go back and try again.",
+    410: "This short link no longer leads anywhere: it has expired or reached its visit limit.",
+    429: "You sent too many requests in a short time. Please wait a minute and try again.",
+    500: "Something went wrong on our side. It was logged; please try again in a moment.",
+    503: "LinkFleet is briefly unavailable. Please try again in a moment.",
+}
 
 
 def wants_json() -> bool:
@@ -44,12 +59,37 @@ def handle_http_exception(error: HTTPException) -> Response:
     if wants_json():
         response = problem_response(status, title, detail)
     else:
-        html = render_template("errors/error.html", status=status, title=title, detail=detail)
-        response = current_app.response_class(html, status=status, mimetype="text/html")
+        response = current_app.response_class(
+            _error_page(status, title, _friendly_detail(error, detail)),
+            status=status,
+            mimetype="text/html",
+        )
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def _friendly_detail(error: HTTPException, detail: str) -> str:
+    """Plain words, unless the view (or the rate limit) gave its own message."""
+    if isinstance(error, RateLimitExceeded):
+        own_message = bool(error.limit.error_message)
+    else:
+        own_message = detail != type(error).description
+    return detail if own_message else FRIENDLY_DETAILS.get(error.code or 500, detail)
+
+
+def _error_page(status: int, title: str, detail: str) -> str:
+    """The site's error page; a bare one when the site's page itself cannot be rendered
+    (e.g. Redis is down, so the session behind the navigation cannot be read)."""
+    try:
+        return render_template("errors/error.html", status=status, title=title, detail=detail)
+    except Exception:
+        current_app.logger.exception("could not render the error page")
+        return (
+            f"<!doctype html><html lang=en><meta charset=utf-8><title>{status} {escape(title)}"
+            f"</title><h1>{status} · {escape(title)}</h1><p>{escape(detail)}</p></html>"
+        )
 
 
 def handle_unexpected(error: Exception) -> Response:

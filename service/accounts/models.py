@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined, misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     links: Mapped[list[Link]] = relationship(back_populates="owner", cascade="all, delete-orphan")
+
+    @property
+    def session_token(self) -> str:
+        """Changes with the password, so a password change ends the user's other sessions."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session: the id bound to the current password."""
+        return f"{self.id}:{self.session_token}"
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

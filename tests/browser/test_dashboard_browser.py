@@ -1,0 +1,244 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium.
+
+The app runs on a real HTTP server (werkzeug, in a thread) on the real Redis and SQLite;
+link targets point at a second tiny local server, so following a link needs no internet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from service import create_app
+from service.extensions import db
+from service.links.cache import link_cache
+from tests.conftest import RedisServer
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class _Target(BaseHTTPRequestHandler):
+    """Answers every GET with a page naming the path, so the test sees where it landed."""
+
+    def do_GET(self) -> None:
+        body = f"<!doctype html><title>Target</title><h1>Target reached: {self.path}</h1>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def target_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Target)
+    thread = threading.Thread(target=server.serve_forever, name="target", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def live_server(redis_server: RedisServer, tmp_path: Path) -> Iterator[str]:
+    """The app on a real socket: werkzeug's threaded server, real Redis, a fresh SQLite file."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "browser-test-secret",
+            "REDIS_URL": redis_server.url,
+            "REPLICA_NAME": "browser-replica",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'browser.db'}",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    link_cache.shutdown(app)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    redis.Redis.from_url(redis_server.url).flushdb()
+
+
+@pytest.fixture
+def page(live_server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 800})
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        problems: list[str] = []
+
+        def on_console(message: Any) -> None:
+            # A 404 page we asked for is logged as a failed load; CSP violations and script
+            # errors are what this watches for.
+            if message.type == "error" and not message.text.startswith("Failed to load resource"):
+                problems.append(message.text)
+
+        tab.on("console", on_console)
+        tab.on("pageerror", lambda error: problems.append(str(error)))
+        tab.problems = problems  # type: ignore[attr-defined]
+        yield tab
+        context.close()
+        browser.close()
+
+
+def test_sign_up_log_in_manage_a_link_and_log_out(
+    page: Any, live_server: str, target_server: str
+) -> None:
+    from playwright.sync_api import expect
+
+    email, password = "browser@example.com", "a browser password"
+
+    # Sign up, then log in.
+    page.goto(f"{live_server}/")
+    page.get_by_role("link", name="Sign up").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat the password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".flash")).to_contain_text("Your account is ready")
+    expect(page.get_by_label("Email")).to_have_value(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{live_server}/dashboard")
+    expect(page.get_by_role("heading", name="Your links")).to_be_visible()
+
+    # Create a link whose target is the local target server.
+    page.get_by_role("link", name="New link").click()
+    page.get_by_label("Target URL").fill(f"{target_server}/landing/first")
+    page.get_by_label("Short name").fill("docs")
+    page.get_by_label("Title").fill("Documentation")
+    page.get_by_label("Tags").fill("docs, handbook")
+    page.get_by_role("button", name="Save link").click()
+    expect(page).to_have_url(f"{live_server}/dashboard/links/docs")
+    expect(page.locator("#short-url")).to_have_value(f"{live_server}/docs")
+    expect(page.locator("svg.qr")).to_be_visible()
+    copy = page.locator("button[data-copy-target='short-url']")
+    expect(copy).to_be_visible()  # dashboard.js un-hid it
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "link-detail.png"), full_page=True)
+
+    # Two more links so that the dashboard screenshot shows a real list.
+    for slug, path, tags in (
+        ("blog", "/blog/post-1", "blog"),
+        ("talk", "/talks/pycon", "talks, video"),
+    ):
+        page.goto(f"{live_server}/dashboard/new")
+        page.get_by_label("Target URL").fill(f"{target_server}{path}")
+        page.get_by_label("Short name").fill(slug)
+        page.get_by_label("Tags").fill(tags)
+        page.get_by_role("button", name="Save link").click()
+        expect(page).to_have_url(f"{live_server}/dashboard/links/{slug}")
+
+    # Follow the short link: the redirect lands on the target server.
+    page.goto(f"{live_server}/docs")
+    expect(page).to_have_url(f"{target_server}/landing/first")
+    expect(page.locator("h1")).to_have_text("Target reached: /landing/first")
+
+    # The dashboard lists the links; screenshot it.
+    page.goto(f"{live_server}/dashboard")
+    rows = page.locator("table.links tbody tr")
+    expect(rows).to_have_count(3)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # Edit: a new target, and following the link goes there.
+    page.locator("tr", has_text="docs").get_by_role("link", name="Edit").click()
+    expect(page).to_have_url(f"{live_server}/dashboard/links/docs/edit")
+    page.screenshot(path=str(ARTIFACTS / "link-edit.png"), full_page=True)
+    page.get_by_label("Target URL").fill(f"{target_server}/landing/second")
+    page.get_by_role("button", name="Save link").click()
+    expect(page.locator(".flash")).to_contain_text("Saved")
+    page.goto(f"{live_server}/docs")
+    expect(page).to_have_url(f"{target_server}/landing/second")
+
+    # Delete through the confirmation page.
+    page.goto(f"{live_server}/dashboard")
+    page.locator("tr", has_text="docs").get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading", name="Delete “docs”?")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "link-delete.png"))
+    page.get_by_role("button", name="Delete link").click()
+    expect(page).to_have_url(f"{live_server}/dashboard")
+    expect(page.locator(".flash")).to_contain_text("Deleted the link “docs”.")
+    expect(rows).to_have_count(2)
+    response = page.goto(f"{live_server}/docs")
+    assert response is not None
+    assert response.status == 404
+
+    # Log out from the navigation; the dashboard then asks for a login.
+    page.goto(f"{live_server}/dashboard")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator(".flash")).to_contain_text("You are logged out.")
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    page.goto(f"{live_server}/dashboard")
+    expect(page).to_have_url(f"{live_server}/login?next=%2Fdashboard")
+
+    assert page.problems == [], page.problems  # no CSP violations or script errors
+
+
+def test_dashboard_works_without_javascript(live_server: str, redis_server: RedisServer) -> None:
+    """Every core action is a link or a form: with scripting off the flow still works."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            java_script_enabled=False, viewport={"width": 420, "height": 900}
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server}/signup")
+        page.get_by_label("Email").fill("nojs@example.com")
+        page.get_by_label("Password", exact=True).fill("no script password")
+        page.get_by_label("Repeat the password").fill("no script password")
+        page.get_by_role("button", name="Create account").click()
+        page.get_by_label("Password").fill("no script password")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{live_server}/dashboard/new")
+        page.get_by_label("Target URL").fill("https://example.com/no/js")
+        page.get_by_label("Short name").fill("nojs")
+        page.get_by_role("button", name="Save link").click()
+        expect(page.locator("#short-url")).to_have_value(f"{live_server}/nojs")
+        expect(page.locator("button[data-copy-target='short-url']")).to_be_hidden()
+        page.goto(f"{live_server}/dashboard")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-mobile-nojs.png"), full_page=True)
+        page.get_by_role("link", name="Delete").click()
+        page.get_by_role("button", name="Delete link").click()
+        expect(page.locator(".flash")).to_contain_text("Deleted")
+        context.close()
+        browser.close()
