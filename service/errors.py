@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+import sqlalchemy.exc
 from flask import Flask, Response, current_app, json, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -92,6 +94,17 @@ def _error_page(status: int, title: str, detail: str) -> str:
         )
 
 
+def handle_dependency_down(error: Exception) -> Response:
+    """Redis or the database is unreachable: a 503 the client may retry, never a 500."""
+    current_app.logger.warning("dependency unavailable: %s", error)
+    unavailable = ServiceUnavailable(
+        "A service LinkFleet depends on is unavailable right now. Please try again shortly."
+    )
+    response = handle_http_exception(unavailable)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Log the exception with the request id; answer like any 500."""
     current_app.logger.exception("unhandled error", exc_info=error)
@@ -101,4 +114,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register_errorhandlers(app: Flask) -> None:
     """Install the handlers for every HTTP error and for anything unexpected."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(redis.ConnectionError, handle_dependency_down)
+    app.register_error_handler(redis.TimeoutError, handle_dependency_down)
+    app.register_error_handler(sqlalchemy.exc.OperationalError, handle_dependency_down)
     app.register_error_handler(Exception, handle_unexpected)

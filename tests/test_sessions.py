@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -76,3 +77,29 @@ def test_reading_without_writing_stores_nothing(
     client.get("/__recall")
     assert set(store.scan_iter("linkfleet:session:*")) == before
     assert client.get_cookie("linkfleet_session") is None
+
+
+def test_redis_outage_with_a_session_cookie_is_not_a_500(
+    tmp_path: Path, database_config: dict[str, Any]
+) -> None:
+    """Public pages still answer; pages that need Redis answer 503 with Retry-After."""
+    own_redis = RedisServer(tmp_path)
+    own_redis.start()
+    try:
+        app = _replica("replica-1", own_redis, database_config)
+        client = app.test_client()
+        client.post("/__remember/before-outage")
+        own_redis.stop()
+        landing = client.get("/")
+        assert landing.status_code == 200
+        assert client.get("/__recall").data == b""  # served anonymously
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        login = client.post("/login", data={"email": "a@b.example", "password": "x" * 12})
+        assert login.status_code == 503
+        assert login.headers["Retry-After"] == "5"
+        own_redis.start()  # an empty Redis again (the test server keeps nothing on disk)
+        client.post("/__remember/after-outage")
+        assert client.get("/__recall").data == b"after-outage"
+    finally:
+        own_redis.stop()

@@ -3,11 +3,37 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from flask import Flask
+import redis
+from flask import Flask, Request, Response
+from flask_session.base import ServerSideSession
 from flask_session.redis import RedisSessionInterface
 
 from .redis_client import RedisClient
+
+
+class ResilientRedisSessionInterface(RedisSessionInterface):
+    """Flask-Session's Redis interface that survives a Redis outage.
+
+    Without this, a visitor with a session cookie gets a 500 before any view runs when Redis
+    is down. Here the session opens empty (anonymous) and is never written back, so public
+    pages and redirects keep working; views that need Redis answer 503 on their own.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> ServerSideSession:
+        try:
+            return super().open_session(app, request)  # type: ignore[no-any-return]
+        except redis.RedisError:
+            app.logger.warning("Redis unavailable: serving the request without its session")
+            session = self.session_class(sid=self._generate_sid(self.sid_length))
+            session.unavailable = True
+            return session  # type: ignore[no-any-return]
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if getattr(session, "unavailable", False):
+            return  # never overwrite the stored session with the empty stand-in
+        super().save_session(app, session, response)
 
 
 class RedisSessions:
@@ -40,7 +66,7 @@ class RedisSessions:
         lifetime = app.config.get("PERMANENT_SESSION_LIFETIME", 14 * 86400)
         if not isinstance(lifetime, timedelta):
             app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=int(lifetime))
-        interface = RedisSessionInterface(
+        interface = ResilientRedisSessionInterface(
             app,
             client=RedisClient.for_app(app),
             key_prefix=app.config["SESSION_KEY_PREFIX"],
