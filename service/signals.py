@@ -15,7 +15,8 @@ _signals = Namespace()
 link_created = _signals.signal("link-created")
 
 #: Sent after a link was changed and committed; the cache evicts it on every replica.
-#: Sender: the app. Keyword arguments: ``slug`` (str), ``link`` (the Link model).
+#: Sender: the app. Keyword arguments: ``slug`` (str: the slug *before* the change, which
+#: differs from ``link.slug`` when the slug was renamed), ``link`` (the Link model).
 link_updated = _signals.signal("link-updated")
 
 #: Sent after a link was deleted and committed; the cache evicts it on every replica.

@@ -1,0 +1,505 @@
+"""The two-tier link cache that keeps the redirect hot path off the database.
+
+* L1: a bounded per-process TTL cache of immutable :class:`LinkRecord` values (and short
+  negative entries for unknown slugs). A hit costs a dict lookup under a lock.
+* L2: Flask-Caching's ``RedisCache`` shared by all replicas, values stored as JSON (never
+  pickle: whoever can write to Redis must not be able to run code in the app).
+* The database only on a miss in both.
+
+Edits reach every replica through Redis pub/sub: the writer deletes the L2 entry and publishes
+the slug on :data:`INVALIDATE_CHANNEL`; each process runs a listener (a daemon thread, a
+greenlet under gevent) that evicts its L1 entry. A second delete-and-publish half a second
+later removes what a reader that raced the edit may have written back. Together: an edited or
+deleted link stops redirecting the old way on every replica within one second.
+
+When Redis is down, lookups fall back to L1 and then the database (L2 is skipped for
+``LINK_CACHE_REDIS_RETRY`` seconds after a failure instead of timing out on every request),
+and the listener reconnects on its own, clearing L1 because it may have missed messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from cachelib.serializers import BaseSerializer
+from cachetools import TLRUCache
+from flask import Flask, current_app
+from flask_caching import Cache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import select
+
+from .. import signals
+from ..extensions import db
+from .models import Link
+
+#: Redis channel on which changed slugs are announced to every replica.
+INVALIDATE_CHANNEL = "linkfleet:link-invalidate"
+#: Prefix of the L2 keys (``linkfleet:link:<slug>``).
+KEY_PREFIX = "linkfleet:link:"
+
+logger = logging.getLogger(__name__)
+
+_WIRE_VERSION = 1
+#: The L2 value of "there is no such link" (a record is always a list).
+_NEGATIVE = 0
+#: The L1 lookup default: neither a record nor a negative entry.
+_MISS: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """What the redirect needs to know about a link, and nothing that needs the database."""
+
+    slug: str
+    url: str
+    redirect_type: int
+    #: Expiry as a Unix timestamp, or None.
+    expires_at: float | None
+    max_visits: int | None
+    password_hash: str | None
+    disabled: bool
+
+    @property
+    def has_password(self) -> bool:
+        """True when visitors must enter a password first."""
+        return self.password_hash is not None
+
+    def is_expired(self, now: float | None = None) -> bool:
+        """True once ``expires_at`` has passed."""
+        return self.expires_at is not None and (now or time.time()) >= self.expires_at
+
+    def to_wire(self) -> list[Any]:
+        """The JSON form kept in L2 (a list: compact, versioned)."""
+        return [
+            _WIRE_VERSION,
+            self.slug,
+            self.url,
+            self.redirect_type,
+            self.expires_at,
+            self.max_visits,
+            self.password_hash,
+            self.disabled,
+        ]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> LinkRecord | None:
+        """Read :meth:`to_wire` output; None for anything else (treated as a miss)."""
+        if not isinstance(value, list) or len(value) != 8 or value[0] != _WIRE_VERSION:
+            return None
+        try:
+            return cls(
+                slug=str(value[1]),
+                url=str(value[2]),
+                redirect_type=int(value[3]),
+                expires_at=None if value[4] is None else float(value[4]),
+                max_visits=None if value[5] is None else int(value[5]),
+                password_hash=None if value[6] is None else str(value[6]),
+                disabled=bool(value[7]),
+            )
+        except (TypeError, ValueError):
+            return None
+
+    @classmethod
+    def from_link(cls, link: Any) -> LinkRecord:
+        """From a :class:`~.models.Link` or a row with the same attributes."""
+        return cls(
+            slug=link.slug,
+            url=link.url,
+            redirect_type=int(link.redirect_type),
+            expires_at=None if link.expires_at is None else link.expires_at.timestamp(),
+            max_visits=link.max_visits,
+            password_hash=link.password_hash,
+            disabled=bool(link.disabled),
+        )
+
+
+class JsonSerializer(BaseSerializer):
+    """Flask-Caching serializer: JSON in and out; anything unreadable is a miss, silently."""
+
+    def dumps(self, value: Any, *args: Any, **kwargs: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    def loads(self, bvalue: bytes | None, *args: Any, **kwargs: Any) -> Any:
+        if bvalue is None:
+            return None
+        try:
+            return json.loads(bvalue)
+        except ValueError:
+            return None
+
+
+class LinkCache:
+    """The two-tier cache as a Flask extension; reach it as ``link_cache`` from this module.
+
+    Config keys read (defaults set in :meth:`init_app`):
+
+    ``REDIS_URL``, ``REDIS_SOCKET_TIMEOUT``
+        Where L2 and the invalidation channel live; operations give up after the timeout.
+    ``LINK_CACHE_L1_SIZE`` (10000), ``LINK_CACHE_L1_TTL`` (60 s)
+        Bound and lifetime of the per-process cache. Invalidation is by message; the TTL
+        only bounds staleness while Redis is unreachable.
+    ``LINK_CACHE_L2_TTL`` (600 s)
+        Lifetime of the Redis entries, a safety net behind explicit invalidation.
+    ``LINK_CACHE_NEGATIVE_TTL`` (5 s)
+        Lifetime of "no such slug" entries in both tiers.
+    ``LINK_CACHE_REDIS_RETRY`` (1 s)
+        How long lookups skip L2 after a Redis error.
+    ``LINK_CACHE_REINVALIDATE_DELAY`` (0.5 s)
+        Delay of the second delete-and-publish after a change; 0 turns it off.
+    """
+
+    extension_name = "linkfleet.link_cache"
+
+    def __init__(self, app: Flask | None = None) -> None:
+        # One Flask-Caching object for every app, as Flask-Caching allows; the backend of
+        # each app lives in ``app.extensions["cache"][self._l2]``.
+        self._l2 = Cache(with_jinja2_ext=False)
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if self.extension_name in app.extensions:
+            raise RuntimeError("LinkCache is already registered on this app")
+        config = app.config
+        config.setdefault("REDIS_SOCKET_TIMEOUT", 1.0)
+        config.setdefault("LINK_CACHE_L1_SIZE", 10_000)
+        config.setdefault("LINK_CACHE_L1_TTL", 60.0)
+        config.setdefault("LINK_CACHE_L2_TTL", 600)
+        config.setdefault("LINK_CACHE_NEGATIVE_TTL", 5)
+        config.setdefault("LINK_CACHE_REDIS_RETRY", 1.0)
+        config.setdefault("LINK_CACHE_REINVALIDATE_DELAY", 0.5)
+        timeout = float(config["REDIS_SOCKET_TIMEOUT"])
+        # Its own client, failing fast: on the hot path a retry loop would be worse than
+        # falling back to the database. Nothing connects until the first command.
+        client = redis.Redis.from_url(
+            config["REDIS_URL"],
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=10,
+        )
+        self._l2.init_app(
+            app,
+            config={
+                "CACHE_TYPE": "RedisCache",
+                "CACHE_REDIS_HOST": client,
+                "CACHE_REDIS_URL": None,
+                "CACHE_OPTIONS": None,
+                "CACHE_ARGS": [],
+                "CACHE_KEY_PREFIX": KEY_PREFIX,
+                "CACHE_DEFAULT_TIMEOUT": int(config["LINK_CACHE_L2_TTL"]),
+                "CACHE_SERIALIZER": JsonSerializer,
+            },
+        )
+        backend = app.extensions["cache"][self._l2]
+        app.extensions[self.extension_name] = _State(config, client, backend)
+        for signal in (signals.link_created, signals.link_updated, signals.link_deleted):
+            signal.connect(self._on_link_changed, sender=app)
+
+    # -- API used by the views and the write services ---------------------------------------
+
+    @staticmethod
+    def state(app: Flask) -> _State:
+        """The per-app state (L1, L2 backend, listener)."""
+        return app.extensions[LinkCache.extension_name]  # type: ignore[no-any-return]
+
+    def _current(self) -> _State:
+        return self.state(current_app._get_current_object())  # type: ignore[attr-defined]
+
+    def lookup(self, slug: str) -> LinkRecord | None:
+        """The record of ``slug``, or None when no such link exists (L1, then L2, then DB)."""
+        return self._current().lookup(slug)
+
+    def invalidate(self, *slugs: str) -> None:
+        """Forget ``slugs`` here, in L2 and (through pub/sub) on every other replica."""
+        self._current().invalidate(slugs)
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The current app's fail-fast Redis client (also used for visit counters)."""
+        return self._current().redis
+
+    def listening(self, app: Flask) -> bool:
+        """True while this process's listener of ``app`` is subscribed."""
+        listener = self.state(app).listener
+        return listener is not None and listener.subscribed.is_set()
+
+    def shutdown(self, app: Flask) -> None:
+        """Stop the listener and pending re-invalidations of ``app`` (tests, clean exits)."""
+        self.state(app).stop()
+
+    def _on_link_changed(self, sender: Flask, **kwargs: Any) -> None:
+        """Signal receiver: evict the link's old and new slug everywhere."""
+        slugs = {kwargs.get("slug")}
+        link = kwargs.get("link")
+        if link is not None:
+            slugs.add(link.slug)
+        self.state(sender).invalidate(slug for slug in slugs if slug)
+
+
+class _State:
+    """Per-app, per-process cache state; a forked child starts its own listener."""
+
+    def __init__(self, config: Any, client: redis.Redis, backend: Any) -> None:
+        self.redis = client
+        self.l2 = backend
+        self.l1_ttl = float(config["LINK_CACHE_L1_TTL"])
+        self.l2_ttl = int(config["LINK_CACHE_L2_TTL"])
+        self.negative_ttl = float(config["LINK_CACHE_NEGATIVE_TTL"])
+        self.redis_retry = float(config["LINK_CACHE_REDIS_RETRY"])
+        self.reinvalidate_delay = float(config["LINK_CACHE_REINVALIDATE_DELAY"])
+        self.l1: TLRUCache[str, LinkRecord | None] = TLRUCache(
+            maxsize=int(config["LINK_CACHE_L1_SIZE"]), ttu=self._time_to_use
+        )
+        self.lock = threading.Lock()
+        #: Bumped by every eviction; a fill that saw another value may be stale and is dropped.
+        self.generation = 0
+        #: L2 is skipped until this ``time.monotonic()`` value after a Redis error.
+        self.l2_retry_at = 0.0
+        self.listener: _Listener | None = None
+        self.listener_pid = 0
+        #: Slugs to broadcast a second time, with the ``time.monotonic()`` they are due at.
+        self.pending: dict[str, float] = {}
+        self.timer: threading.Timer | None = None
+
+    def _time_to_use(self, _key: str, value: LinkRecord | None, now: float) -> float:
+        return now + (self.l1_ttl if value is not None else self.negative_ttl)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def lookup(self, slug: str) -> LinkRecord | None:
+        if self.listener_pid != os.getpid():
+            self.start_listener()
+        with self.lock:
+            entry = self.l1.get(slug, _MISS)
+        if entry is not _MISS:
+            return entry  # type: ignore[no-any-return]
+        generation = self.generation
+        found, record = self._from_l2(slug)
+        if not found:
+            record = self._from_db(slug)
+            self._to_l2(slug, record)
+        with self.lock:
+            if self.generation == generation:
+                self.l1[slug] = record
+        return record
+
+    def _from_l2(self, slug: str) -> tuple[bool, LinkRecord | None]:
+        if time.monotonic() < self.l2_retry_at:
+            return False, None
+        try:
+            value = self.l2.get(slug)
+        except redis.RedisError as error:
+            self._redis_failed("read from", error)
+            return False, None
+        if value is None:
+            return False, None
+        if value == _NEGATIVE and type(value) is int:
+            return True, None
+        record = LinkRecord.from_wire(value)
+        return record is not None, record
+
+    @staticmethod
+    def _from_db(slug: str) -> LinkRecord | None:
+        row = db.session.execute(
+            select(
+                Link.slug,
+                Link.url,
+                Link.redirect_type,
+                Link.expires_at,
+                Link.max_visits,
+                Link.password_hash,
+                Link.disabled,
+            ).where(Link.slug == slug)
+        ).first()
+        return None if row is None else LinkRecord.from_link(row)
+
+    def _to_l2(self, slug: str, record: LinkRecord | None) -> None:
+        if time.monotonic() < self.l2_retry_at:
+            return
+        try:
+            if record is None:
+                self.l2.set(slug, _NEGATIVE, timeout=max(1, round(self.negative_ttl)))
+            else:
+                self.l2.set(slug, record.to_wire(), timeout=self.l2_ttl)
+        except redis.RedisError as error:
+            self._redis_failed("write to", error)
+
+    def _redis_failed(self, action: str, error: Exception) -> None:
+        now = time.monotonic()
+        if now >= self.l2_retry_at:
+            logger.warning(
+                "link cache: could not %s Redis (%s); serving from L1 and the database for %.1fs",
+                action,
+                error,
+                self.redis_retry,
+            )
+        self.l2_retry_at = now + self.redis_retry
+
+    # -- invalidation -------------------------------------------------------------------------
+
+    def evict(self, slugs: Iterable[str]) -> None:
+        """Drop ``slugs`` from this process's L1."""
+        with self.lock:
+            self.generation += 1
+            for slug in slugs:
+                self.l1.pop(slug, None)
+
+    def clear(self) -> None:
+        """Drop all of L1 (after missing messages, e.g. on a new subscription)."""
+        with self.lock:
+            self.generation += 1
+            self.l1.clear()
+
+    def invalidate(self, slugs: Iterable[str]) -> None:
+        targets = sorted(set(slugs))
+        if not targets:
+            return
+        self.evict(targets)
+        self.broadcast(targets)
+        if self.reinvalidate_delay > 0:
+            self._schedule_again(targets)
+
+    def _schedule_again(self, slugs: list[str]) -> None:
+        """Broadcast ``slugs`` once more after the delay; one timer serves every pending slug,
+        so a bulk import does not start a thread per link."""
+        due = time.monotonic() + self.reinvalidate_delay
+        with self.lock:
+            for slug in slugs:
+                self.pending[slug] = due  # counted from the latest change of the slug
+            if self.timer is None:
+                self._arm(self.reinvalidate_delay)
+
+    def _arm(self, delay: float) -> None:
+        """Start the timer (the caller holds the lock)."""
+        timer = threading.Timer(delay, self._flush_pending)
+        timer.daemon = True
+        try:
+            timer.start()
+        except RuntimeError as error:  # no thread to be had: the first broadcast must do
+            logger.warning("link cache: could not schedule a second invalidation (%s)", error)
+            self.pending.clear()
+            return
+        self.timer = timer
+
+    def _flush_pending(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            ready = sorted(slug for slug, due in self.pending.items() if due <= now)
+            for slug in ready:
+                del self.pending[slug]
+            self.timer = None
+            if self.pending:
+                self._arm(max(0.0, min(self.pending.values()) - now))
+        if ready:
+            self.broadcast(ready)
+
+    def broadcast(self, slugs: list[str]) -> None:
+        """Delete the L2 entries and announce ``slugs`` to every listener, in one round trip."""
+        self.evict(slugs)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(*(KEY_PREFIX + slug for slug in slugs))
+            for slug in slugs:
+                pipe.publish(INVALIDATE_CHANNEL, slug)
+            pipe.execute()
+        except redis.RedisError as error:
+            logger.warning(
+                "link cache: could not invalidate %s in Redis (%s); other replicas may serve "
+                "the old version until their L1 entries expire",
+                ", ".join(slugs),
+                error,
+            )
+
+    # -- the listener -------------------------------------------------------------------------
+
+    def start_listener(self) -> None:
+        """Start this process's listener (lazily, after any fork; never at import time)."""
+        with self.lock:
+            if self.listener_pid == os.getpid():
+                return
+            self.l1.clear()  # entries inherited from a parent process were never invalidated
+            self.listener = _Listener(weakref.ref(self), self.redis)
+            self.listener_pid = os.getpid()
+        self.listener.start()
+
+    def stop(self) -> None:
+        with self.lock:
+            timer, self.timer = self.timer, None
+            self.pending.clear()
+        if timer is not None:
+            timer.cancel()
+        listener, self.listener = self.listener, None
+        self.listener_pid = 0
+        if listener is not None:
+            listener.stopping.set()
+            listener.join(timeout=5)
+
+
+class _Listener(threading.Thread):
+    """Evicts L1 entries announced on :data:`INVALIDATE_CHANNEL`; reconnects forever.
+
+    It holds its state only weakly, so an app that is gone ends its listener too.
+    """
+
+    poll_interval = 0.25
+    min_backoff = 0.1
+    max_backoff = 5.0
+
+    def __init__(self, state: weakref.ref[_State], client: redis.Redis) -> None:
+        super().__init__(name="linkfleet-link-invalidate", daemon=True)
+        self.state = state
+        self.client = client
+        self.stopping = threading.Event()
+        self.subscribed = threading.Event()
+
+    def run(self) -> None:
+        backoff, reported = self.min_backoff, False
+        while not self.stopping.is_set():
+            try:
+                self._listen()
+                return
+            except Exception as error:  # it must outlive any Redis trouble
+                if self.subscribed.is_set():
+                    backoff, reported = self.min_backoff, False
+                    self.subscribed.clear()
+                if not reported:  # once per outage, not once per retry
+                    logger.warning("link cache: invalidation listener lost Redis (%s)", error)
+                    reported = True
+            self.stopping.wait(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _listen(self) -> None:
+        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(INVALIDATE_CHANNEL)
+            while not self.stopping.is_set():
+                message = pubsub.get_message(timeout=self.poll_interval)
+                state = self.state()
+                if state is None:
+                    return
+                if message is not None and message["type"] == "subscribe":
+                    # Messages sent while we were not subscribed are lost: start afresh.
+                    state.clear()
+                    self.subscribed.set()
+                elif message is not None and message["type"] == "message":
+                    state.evict([message["data"].decode("utf-8", "replace")])
+                del state  # never hold the state while waiting: a dropped app ends the loop
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                pubsub.close()
+
+
+#: The extension instance; registered by :func:`service.register_extensions`.
+link_cache = LinkCache()

@@ -1,0 +1,177 @@
+"""The redirect hot path: ``GET|HEAD /<slug>``, and the password form of protected links.
+
+A cached link costs one L1 lookup: no database query, no session write (a client without a
+cookie gets none and costs Redis nothing), no Redis round trip unless the link has a visit
+limit. Side effects (analytics, metrics) hang off the ``link_visited`` signal and must not
+block.
+
+Answers: the link's redirect status; 404 for an unknown *or disabled* slug (disabling is
+reversible, and a 410 may be cached by browsers and proxies as permanent); 410 once expired or
+out of visits; 503 when a visit limit cannot be checked because Redis is down (a limited
+link is never over-served). HEAD answers like GET but neither counts a visit nor records one.
+A correct password answers 303, so that a 307/308 link never re-posts the password to the
+target.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
+from redis import RedisError
+from werkzeug.exceptions import Gone, MethodNotAllowed, NotFound, ServiceUnavailable
+from werkzeug.routing import BaseConverter, ValidationError
+
+from .. import signals
+from ..extensions import limiter
+from ..passwords import verify_password
+from . import bp, visits
+from .cache import LinkRecord, link_cache
+from .forms import LinkPasswordForm
+from .slugs import SLUG_PATTERN, is_reserved
+
+NOT_FOUND = "There is no short link at this address."
+EXPIRED = "This short link has expired."
+USED_UP = "This short link has reached its visit limit."
+UNCHECKABLE = "This link has a visit limit that cannot be checked right now; try again shortly."
+WRONG_PASSWORD = "That password is not right."  # noqa: S105 (a message, not a secret)
+
+_PERMANENT = frozenset({301, 308})
+
+
+class UnlockableSlugConverter(BaseConverter):
+    """A possible slug that is none of the app's own route prefixes.
+
+    Only the POST rule uses it: without it ``POST /healthz`` (or any GET-only route) would
+    match ``POST /<slug>`` and answer 400/404 instead of 405. Rejecting the value makes the
+    router fall back to the real route's 405. GETs never need it: static routes win there.
+    """
+
+    regex = SLUG_PATTERN.pattern
+
+    def to_python(self, value: str) -> str:
+        if is_reserved(value):
+            raise ValidationError()
+        return value
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    """Config keys read: ``LINK_PASSWORD_RATE_LIMIT``, ``LINK_PERMANENT_MAX_AGE`` (seconds a
+    browser may keep an unconditional 301/308)."""
+    state.app.config.setdefault("LINK_PASSWORD_RATE_LIMIT", "10 per minute")
+    state.app.config.setdefault("LINK_PERMANENT_MAX_AGE", 3600)
+    state.app.url_map.converters.setdefault("unlockable_slug", UnlockableSlugConverter)
+
+
+@bp.after_request
+def _not_cacheable_by_default(response: Response) -> Response:
+    """Error pages and forms of this blueprint must not outlive a change of the link."""
+    response.headers.setdefault("Cache-Control", "private, max-age=0")
+    return response
+
+
+@bp.get("/<slug>")
+@limiter.exempt
+def follow(slug: str) -> Response:
+    """Redirect to the link's target (or show its password form)."""
+    record = _live_record(slug)
+    if record.password_hash is not None:
+        _claim_visit(record, count=False)
+        return _password_page(record, LinkPasswordForm())
+    if request.method == "HEAD":
+        _claim_visit(record, count=False)
+        return _redirect(record)
+    _claim_visit(record, count=True)
+    _announce_visit(slug)
+    return _redirect(record)
+
+
+def _password_rate_limit() -> str:
+    return str(current_app.config["LINK_PASSWORD_RATE_LIMIT"])
+
+
+def _password_attempt_key() -> str:
+    """One budget per client and link: guessing one link's password does not lock others."""
+    slug = (request.view_args or {}).get("slug", "")
+    return f"{request.client_ip}/{slug}"  # type: ignore[attr-defined]
+
+
+def _attempt_failed(response: Response) -> bool:
+    return response.status_code != 303
+
+
+@bp.post("/<unlockable_slug:slug>")
+@limiter.limit(_password_rate_limit, key_func=_password_attempt_key, deduct_when=_attempt_failed)
+def unlock(slug: str) -> Response:
+    """Check the password of a protected link, then redirect (303) or show the form again."""
+    record = _live_record(slug)
+    if record.password_hash is None:
+        raise MethodNotAllowed(valid_methods=["GET", "HEAD"])
+    form = LinkPasswordForm()
+    if not form.validate_on_submit():
+        return _password_page(record, form, status=400)
+    if not verify_password(record.password_hash, form.password.data):
+        form.password.errors = [WRONG_PASSWORD]
+        return _password_page(record, form, status=403)
+    _claim_visit(record, count=True)
+    _announce_visit(slug)
+    return _redirect(record, status=303)
+
+
+def _announce_visit(slug: str) -> None:
+    """Send ``link_visited`` with the real request object (receivers may keep it)."""
+    signals.link_visited.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        slug=slug,
+        request=request._get_current_object(),  # type: ignore[attr-defined]
+    )
+
+
+def _live_record(slug: str) -> LinkRecord:
+    """The cached record of a servable link, else the 404/410 that the visitor should see."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise NotFound(NOT_FOUND)  # not even a possible slug: no cache entry, no query
+    record = link_cache.lookup(slug)
+    if record is None or record.disabled:
+        raise NotFound(NOT_FOUND)
+    if record.is_expired():
+        raise Gone(EXPIRED)
+    return record
+
+
+def _claim_visit(record: LinkRecord, *, count: bool) -> None:
+    """Enforce ``max_visits`` atomically in Redis; ``count=False`` only looks."""
+    if record.max_visits is None:
+        return
+    try:
+        if count:
+            allowed = visits.consume_visit(record.slug, record.max_visits)
+        else:
+            allowed = visits.has_visits_left(record.slug, record.max_visits)
+    except RedisError as error:
+        current_app.logger.warning("visit limit of %s not checked: %s", record.slug, error)
+        raise ServiceUnavailable(UNCHECKABLE, retry_after=5) from None
+    if not allowed:
+        raise Gone(USED_UP)
+
+
+def _redirect(record: LinkRecord, status: int | None = None) -> Response:
+    """A bare redirect response: no body to render, caching headers chosen per link."""
+    code = status or record.redirect_type
+    response = current_app.response_class(status=code)
+    response.headers["Location"] = record.url
+    unconditional = record.expires_at is None and record.max_visits is None
+    if code in _PERMANENT and unconditional and not record.has_password:
+        # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.
+        max_age = current_app.config["LINK_PERMANENT_MAX_AGE"]
+        response.headers["Cache-Control"] = f"private, max-age={max_age}"
+    else:
+        response.headers["Cache-Control"] = "private, max-age=0"
+    return response
+
+
+def _password_page(record: LinkRecord, form: LinkPasswordForm, status: int = 200) -> Response:
+    html = render_template("links/password.html", form=form, slug=record.slug)
+    response = current_app.response_class(html, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,359 @@
+"""The two-tier link cache: tiers, invalidation across replicas, Redis outages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from service import create_app
+from service.extensions import db
+from service.links.cache import INVALIDATE_CHANNEL, KEY_PREFIX, LinkCache, LinkRecord, link_cache
+from service.links.models import Link
+from service.links.services import create_link, delete_link, update_link
+from tests.conftest import RedisServer, wait_until
+from tests.links.conftest import QueryCounter, UserFactory
+
+pytestmark = pytest.mark.integration
+
+OLD, NEW = "https://old.example/", "https://new.example/"
+
+
+def new_link(app: Flask, make_user: UserFactory, **fields: Any) -> str:
+    fields.setdefault("url", OLD)
+    with app.app_context():
+        return create_link(make_user(), **fields).slug
+
+
+def change(app: Flask, slug: str, /, **changes: Any) -> None:
+    with app.app_context():
+        update_link(db.session.scalars(select(Link).filter_by(slug=slug)).one(), **changes)
+
+
+def remove(app: Flask, slug: str) -> None:
+    with app.app_context():
+        delete_link(db.session.scalars(select(Link).filter_by(slug=slug)).one())
+
+
+class LogRecorder(logging.Handler):
+    """Collects the messages of one logger (ours do not propagate to pytest's root handler)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(name)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        super().close()
+
+
+def wait_for_listener(app: Flask) -> None:
+    wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
+
+
+def settle(app: Flask) -> None:
+    """Wait for the delayed second invalidations ``app`` has scheduled."""
+    state = link_cache.state(app)
+    wait_until(lambda: state.timer is None and not state.pending, 5, "re-invalidations ran")
+
+
+def time_until(client: FlaskClient, path: str, done: Callable[[Any], bool]) -> float:
+    """Seconds until a GET of ``path`` satisfies ``done`` (fails after 5 s)."""
+    started = time.monotonic()
+    while not done(client.get(path)):
+        assert time.monotonic() - started < 5, f"{path} never changed"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_init_app_refuses_double_registration(app: Flask) -> None:
+    with pytest.raises(RuntimeError, match="already registered"):
+        link_cache.init_app(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        LinkCache(app)
+
+
+def test_the_listener_starts_with_the_first_lookup_not_before(
+    app: Flask, client: FlaskClient
+) -> None:
+    state = link_cache.state(app)
+    assert state.listener is None
+    client.get("/anything")
+    wait_for_listener(app)
+    assert state.listener is not None
+    assert state.listener.daemon
+
+
+def test_l2_holds_json_and_negative_entries_are_short(
+    app: Flask, client: FlaskClient, make_user: UserFactory, redis_server: RedisServer
+) -> None:
+    slug = new_link(app, make_user, redirect_type=301, max_visits=4)
+    client.get(f"/{slug}")
+    client.get("/unknown-slug")
+    raw = redis.Redis.from_url(redis_server.url)
+    stored = json.loads(raw.get(KEY_PREFIX + slug) or b"null")
+    assert LinkRecord.from_wire(stored) == LinkRecord(
+        slug=slug,
+        url=OLD,
+        redirect_type=301,
+        expires_at=None,
+        max_visits=4,
+        password_hash=None,
+        disabled=False,
+    )
+    assert raw.get(KEY_PREFIX + "unknown-slug") == b"0"
+    assert 0 < raw.ttl(KEY_PREFIX + "unknown-slug") <= 5
+    assert 500 < raw.ttl(KEY_PREFIX + slug) <= 600
+
+
+def test_garbage_in_l2_is_a_miss(
+    app: Flask, client: FlaskClient, make_user: UserFactory, redis_server: RedisServer
+) -> None:
+    slug = new_link(app, make_user)
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.set(KEY_PREFIX + slug, b"\x80\x04not json")
+    assert client.get(f"/{slug}").headers["Location"] == OLD
+    raw.set(KEY_PREFIX + slug, b'[99,"from the future"]')
+    link_cache.state(app).clear()
+    assert client.get(f"/{slug}").headers["Location"] == OLD
+
+
+def test_l1_is_bounded(
+    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+) -> None:
+    replica = replica_factory("small", LINK_CACHE_L1_SIZE=3)
+    small = replica.test_client()
+    for slug in [new_link(app, make_user) for _ in range(5)]:
+        assert small.get(f"/{slug}").status_code == 302
+    assert len(link_cache.state(replica).l1) == 3
+
+
+def test_an_edit_reaches_every_replica_within_a_second(
+    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+) -> None:
+    one, two = app.test_client(), replica_factory("replica-2").test_client()
+    replica_two = two.application
+    slug = new_link(app, make_user)
+    two.get("/warm-up")
+    wait_for_listener(replica_two)
+    settle(app)
+    assert one.get(f"/{slug}").headers["Location"] == OLD
+    assert two.get(f"/{slug}").headers["Location"] == OLD
+    assert slug in link_cache.state(replica_two).l1  # replica 2 would serve it from memory
+
+    change(app, slug, url=NEW)
+    elapsed = time_until(two, f"/{slug}", lambda r: r.headers.get("Location") == NEW)
+    assert elapsed < 1.0
+    assert one.get(f"/{slug}").headers["Location"] == NEW
+
+    remove(app, slug)
+    elapsed = time_until(two, f"/{slug}", lambda r: r.status_code == 404)
+    assert elapsed < 1.0
+    assert one.get(f"/{slug}").status_code == 404
+
+
+def test_a_new_link_replaces_a_negative_entry_everywhere(
+    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+) -> None:
+    two = replica_factory("replica-2").test_client()
+    assert two.get("/brand-new").status_code == 404  # negative entry in L1 and L2
+    wait_for_listener(two.application)
+    new_link(app, make_user, slug="brand-new")
+    assert time_until(two, "/brand-new", lambda r: r.status_code == 302) < 1.0
+
+
+def test_a_renamed_link_frees_its_old_slug_everywhere(
+    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+) -> None:
+    two = replica_factory("replica-2").test_client()
+    slug = new_link(app, make_user)
+    assert two.get(f"/{slug}").status_code == 302
+    assert two.get("/renamed").status_code == 404
+    wait_for_listener(two.application)
+    change(app, slug, slug="renamed")
+    assert time_until(two, f"/{slug}", lambda r: r.status_code == 404) < 1.0
+    assert two.get("/renamed").status_code == 302
+
+
+def test_a_stale_l2_write_that_raced_an_edit_is_removed(
+    app: Flask,
+    make_user: UserFactory,
+    replica_factory: Callable[..., Flask],
+    redis_server: RedisServer,
+) -> None:
+    """A reader that loaded the old row before the commit writes it back after the delete."""
+    two = replica_factory("replica-2").test_client()
+    slug = new_link(app, make_user)
+    stale = json.dumps(
+        LinkRecord(slug, OLD, 302, None, None, None, False).to_wire(), separators=(",", ":")
+    )
+    assert two.get(f"/{slug}").status_code == 302
+    wait_for_listener(two.application)
+    change(app, slug, url=NEW)
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.set(KEY_PREFIX + slug, stale)  # the racing reader, just after the first delete
+    link_cache.state(two.application).clear()  # ... and replica 2 reads it into L1
+    assert two.get(f"/{slug}").headers["Location"] == OLD
+    elapsed = time_until(two, f"/{slug}", lambda r: r.headers.get("Location") == NEW)
+    assert elapsed < 1.0
+    assert raw.get(KEY_PREFIX + slug) != stale.encode()
+
+
+def test_invalidations_are_published(
+    app: Flask, make_user: UserFactory, redis_server: RedisServer
+) -> None:
+    pubsub = redis.Redis.from_url(redis_server.url).pubsub()
+    pubsub.subscribe(INVALIDATE_CHANNEL)
+    wait_until(lambda: pubsub.get_message(timeout=0.1) is not None, 5, "subscribed")
+    slug = new_link(app, make_user)
+    change(app, slug, title="new title")
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and len(seen) < 4:
+        message = pubsub.get_message(timeout=0.1)
+        if message and message["type"] == "message":
+            seen.append(message["data"])
+    pubsub.close()
+    # create and update at once, then one more time after the delay, for both together
+    assert seen == [slug.encode()] * 3
+
+
+def test_second_invalidations_share_one_timer(app: Flask, redis_server: RedisServer) -> None:
+    state = link_cache.state(app)
+    pubsub = redis.Redis.from_url(redis_server.url).pubsub()
+    pubsub.subscribe(INVALIDATE_CHANNEL)
+    wait_until(lambda: pubsub.get_message(timeout=0.1) is not None, 5, "subscribed")
+    with app.app_context():
+        link_cache.invalidate("one")
+        timer = state.timer
+        link_cache.invalidate("two", "three")
+        assert state.timer is timer
+        assert set(state.pending) == {"one", "two", "three"}
+    settle(app)
+    seen: list[bytes] = []
+    while (message := pubsub.get_message(timeout=0.2)) is not None:
+        if message["type"] == "message":
+            seen.append(message["data"])
+    pubsub.close()
+    assert seen == [b"one", b"three", b"two", b"one", b"three", b"two"]
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own, which the test may stop and start."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def outage_app(
+    private_redis: RedisServer, database_config: dict[str, Any], app: Flask
+) -> Iterator[Flask]:
+    """A replica on ``private_redis`` sharing ``app``'s database (and its tables)."""
+    replica = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "REDIS_URL": private_redis.url,
+            "REPLICA_NAME": "outage",
+            "LINK_CACHE_REINVALIDATE_DELAY": 0,
+            **database_config,
+        }
+    )
+    yield replica
+    link_cache.shutdown(replica)
+    with replica.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_redirects_survive_a_redis_outage(
+    outage_app: Flask,
+    private_redis: RedisServer,
+    make_user: UserFactory,
+    app: Flask,
+) -> None:
+    warnings = LogRecorder("service.links.cache")
+    client = outage_app.test_client()
+    slug = new_link(outage_app, make_user)
+    other = new_link(outage_app, make_user)
+    assert client.get(f"/{slug}").status_code == 302
+    wait_for_listener(outage_app)
+    limited = new_link(outage_app, make_user, max_visits=5)
+
+    private_redis.stop()
+    started = time.monotonic()
+    response = client.get(f"/{slug}")  # from L1
+    assert (response.status_code, response.headers["Location"]) == (302, OLD)
+    response = client.get(f"/{other}")  # never cached: from the database
+    assert (response.status_code, response.headers["Location"]) == (302, OLD)
+    assert client.get("/never-existed").status_code == 404
+    assert time.monotonic() - started < 2, "an outage must not make redirects wait"
+    # A visit limit cannot be checked without Redis: refuse rather than over-serve.
+    response = client.get(f"/{limited}")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    wait_until(lambda: not link_cache.listening(outage_app), 5, "the listener noticed")
+    warnings.close()
+    logged = " | ".join(warnings.messages)
+    assert "could not read from Redis" in logged
+    assert "invalidation listener lost Redis" in logged
+
+    private_redis.start()  # same port: the listener resubscribes and starts afresh
+    wait_until(lambda: link_cache.listening(outage_app), 10, "the listener resubscribed")
+    assert len(link_cache.state(outage_app).l1) == 0
+    link_cache.state(outage_app).l2_retry_at = 0  # skip the rest of the back-off
+    assert client.get(f"/{limited}").status_code == 302
+
+
+def test_writes_during_an_outage_still_commit(
+    outage_app: Flask, private_redis: RedisServer, make_user: UserFactory
+) -> None:
+    slug = new_link(outage_app, make_user)
+    private_redis.stop()
+    change(outage_app, slug, url=NEW)  # the invalidation fails, the edit does not
+    remove(outage_app, slug)
+    with outage_app.app_context():
+        assert db.session.scalars(select(Link).filter_by(slug=slug)).first() is None
+
+
+def test_concurrent_lookups_cost_at_most_one_query_each(
+    app: Flask, make_user: UserFactory, count_queries: QueryCounter
+) -> None:
+    slugs = [new_link(app, make_user) for _ in range(4)]
+    count_queries.statements.clear()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        client = app.test_client()
+        try:
+            for _ in range(10):
+                for slug in slugs:
+                    assert client.get(f"/{slug}").status_code == 302
+        except BaseException as error:  # surfaced below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert count_queries.count <= len(slugs) * len(threads)
