@@ -54,6 +54,9 @@ scale: $(STAMP) ## Add or remove replicas live: make scale REPLICAS=4
 	@[ -n "$(REPLICAS)" ] || { echo "usage: make scale REPLICAS=N"; exit 2; }
 	@$(LINKFLEET) fleet scale $(REPLICAS)
 
+restart: $(STAMP) ## Rolling restart of the replicas, one at a time, no failed requests
+	@$(LINKFLEET) fleet restart
+
 test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \

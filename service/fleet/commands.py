@@ -34,10 +34,19 @@ def fleet() -> None:
 
 
 @fleet.command()
-@click.option("--replicas", "-n", type=click.IntRange(1, 64), default=None,
-              help="Number of replicas (default 2; a running fleet keeps its count).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="nginx port (default 8080 or LINKFLEET_PORT).")
+@click.option(
+    "--replicas",
+    "-n",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Number of replicas (default 2; a running fleet keeps its count).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="nginx port (default 8080 or LINKFLEET_PORT).",
+)
 @_one_line_errors
 def up(replicas: int | None, port: int | None) -> None:
     """Start the fleet and wait until /readyz is green through nginx."""
@@ -73,3 +82,10 @@ def status() -> None:
 def scale(replicas: int) -> None:
     """Add or remove replicas live, without failing a request."""
     control.scale(default_run_dir(), replicas, click.echo)
+
+
+@fleet.command()
+@_one_line_errors
+def restart() -> None:
+    """Rolling restart, one replica at a time, without failing a request."""
+    control.restart(default_run_dir(), click.echo)

@@ -95,8 +95,10 @@ def wait_ready(spec: FleetSpec, names: list[str], echo: Echo) -> None:
         url = f"http://127.0.0.1:{spec.replicas[name]}/readyz"
         while http_status(url)[0] != 200:
             if time.monotonic() > deadline:
-                raise FleetError(f"{name} is not ready after {READY_TIMEOUT:.0f}s; see "
-                                 f"{spec.log_dir / (name + '.log')}")
+                raise FleetError(
+                    f"{name} is not ready after {READY_TIMEOUT:.0f}s; see "
+                    f"{spec.log_dir / (name + '.log')}"
+                )
             time.sleep(0.2)
         echo(f"  {name} ready on 127.0.0.1:{spec.replicas[name]}")
 
@@ -194,14 +196,16 @@ def status(run_dir: Path) -> list[dict[str, str]]:
             health = {200: "ready", 0: "down"}.get(
                 code, "unready: " + ",".join(body.get("failed", [])) or str(code)
             )
-        rows.append({
-            "name": name,
-            "state": info["statename"],
-            "pid": str(info["pid"] or "-"),
-            "port": str(port or "-"),
-            "health": health,
-            "uptime": info["description"],
-        })
+        rows.append(
+            {
+                "name": name,
+                "state": info["statename"],
+                "pid": str(info["pid"] or "-"),
+                "port": str(port or "-"),
+                "health": health,
+                "uptime": info["description"],
+            }
+        )
     return rows
 
 
@@ -210,9 +214,20 @@ def check_nginx_config(spec: FleetSpec) -> None:
     import subprocess
 
     result = subprocess.run(
-        [find_binary("nginx"), "-t", "-q", "-p", str(spec.run_dir / "nginx"),
-         "-c", str(spec.run_dir / "nginx.conf"), "-e", str(spec.log_dir / "nginx-error.log")],
-        capture_output=True, text=True, check=False,
+        [
+            find_binary("nginx"),
+            "-t",
+            "-q",
+            "-p",
+            str(spec.run_dir / "nginx"),
+            "-c",
+            str(spec.run_dir / "nginx.conf"),
+            "-e",
+            str(spec.log_dir / "nginx-error.log"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
@@ -233,9 +248,12 @@ def _nginx_workers(master_pid: int) -> set[int]:
     return workers
 
 
-def reload_nginx(spec: FleetSpec, supervisor: Supervisor) -> None:
-    """Graceful reload; returns once the old workers have finished their requests."""
-    render.write_nginx_conf(spec)
+def reload_nginx(
+    spec: FleetSpec, supervisor: Supervisor, routed: dict[str, int] | None = None
+) -> None:
+    """Graceful reload routing to ``routed`` (default: every replica); returns once the old
+    workers have finished their requests."""
+    render.write_nginx_conf(spec, routed)
     check_nginx_config(spec)
     master = int(supervisor.processes()["nginx"]["pid"])
     old_workers = _nginx_workers(master)
@@ -273,3 +291,23 @@ def scale(run_dir: Path, count: int, echo: Echo) -> FleetSpec:
     spec.save()
     echo(f"The fleet now runs {len(spec.replicas)} replica(s).")
     return spec
+
+
+def restart(run_dir: Path, echo: Echo) -> None:
+    """Rolling restart: one replica at a time is drained from nginx, stopped gracefully
+    (in-flight requests finish within gunicorn's graceful_timeout), started, checked with
+    /readyz and routed to again. The others serve meanwhile, so no request fails."""
+    spec, supervisor = running_spec(run_dir)
+    if len(spec.replicas) == 1:
+        name = next(iter(spec.replicas))
+        echo(f"One replica: reloading {name}'s workers in place (gunicorn HUP) ...")
+        supervisor.signal(name, "HUP")
+        return
+    for name in spec.replicas:
+        echo(f"Restarting {name}: draining ...")
+        reload_nginx(spec, supervisor, {k: v for k, v in spec.replicas.items() if k != name})
+        supervisor.rpc.stopProcess(name, True)
+        supervisor.rpc.startProcess(name, True)
+        wait_ready(spec, [name], echo)
+        reload_nginx(spec, supervisor)
+    echo(f"Restarted {len(spec.replicas)} replicas.")

@@ -44,8 +44,8 @@ def write_redis_conf(spec: FleetSpec) -> Path:
     return path
 
 
-def write_nginx_conf(spec: FleetSpec) -> Path:
-    """Render the top-level ``nginx.conf`` with this fleet's replicas."""
+def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> Path:
+    """Render the top-level ``nginx.conf`` routing to ``routed`` (default: every replica)."""
     temp = spec.run_dir / "nginx"
     worker_user = ""
     for name in NGINX_TEMP_DIRS:
@@ -63,7 +63,7 @@ def write_nginx_conf(spec: FleetSpec) -> Path:
             run_dir=spec.run_dir,
             log_dir=spec.log_dir,
             nginx_temp=temp,
-            replicas=list(spec.replicas.items()),
+            replicas=list((spec.replicas if routed is None else routed).items()),
             bind_host=spec.bind_host,
             port=spec.port,
         )

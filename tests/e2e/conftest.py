@@ -38,7 +38,11 @@ class Fleet:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [LINKFLEET, *args], env=self.env, capture_output=True, text=True, timeout=180,
+            [LINKFLEET, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
             check=False,
         )
         if check and result.returncode != 0:

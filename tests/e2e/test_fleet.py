@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -30,7 +31,7 @@ def test_requests_reach_every_replica(fleet: Fleet) -> None:
 def test_status_lists_every_process(fleet: Fleet) -> None:
     output = fleet.cli("fleet", "status").stdout
     lines = {line.split()[0]: line for line in output.splitlines()[1:]}
-    assert set(lines) == {"nginx", "redis", "replica-1", "replica-2"}
+    assert set(lines) == {"nginx", "redis", "replica-1", "replica-2", "worker"}
     for name in ("nginx", "replica-1", "replica-2"):
         assert "RUNNING" in lines[name]
         assert "ready" in lines[name]
@@ -54,8 +55,10 @@ def test_kill_9_of_a_replica_fails_no_request(fleet: Fleet) -> None:
     with RequestLoop(f"{fleet.url}/healthz", seconds=20) as loop:
         os.kill(victim, signal.SIGKILL)
         wait_until(
-            lambda: supervisor.processes()["replica-1"]["pid"] not in (0, victim)
-            and supervisor.processes()["replica-1"]["statename"] == "RUNNING",
+            lambda: (
+                supervisor.processes()["replica-1"]["pid"] not in (0, victim)
+                and supervisor.processes()["replica-1"]["statename"] == "RUNNING"
+            ),
             20,
             "supervisord did not restart replica-1",
         )
@@ -75,7 +78,8 @@ def test_scaling_2_3_1_2_fails_no_request(fleet: Fleet) -> None:
         fleet.cli("fleet", "scale", "2")
     assert loop.failures == 0, loop.outcomes
     assert loop.served_by["replica-3"] > 0, "the added replica never served"
-    assert set(Supervisor(fleet.spec).processes()) == {"nginx", "redis", "replica-1", "replica-2"}
+    processes = set(Supervisor(fleet.spec).processes())
+    assert processes == {"nginx", "redis", "replica-1", "replica-2", "worker"}
 
 
 def test_readyz_follows_redis(fleet: Fleet) -> None:
@@ -93,3 +97,40 @@ def test_readyz_follows_redis(fleet: Fleet) -> None:
         10,
         "/readyz did not turn green after Redis came back",
     )
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token in the form"
+    return match.group(1)
+
+
+def test_a_login_made_on_one_replica_holds_on_every_other(fleet: Fleet) -> None:
+    """Sign up and log in talking to replica-1 only; the dashboard through replica-2 sees it."""
+    one, two = (f"http://127.0.0.1:{port}" for port in list(fleet.spec.replicas.values())[:2])
+    email, password = "e2e-session@example.com", "a long e2e password"
+    with requests.Session() as browser:
+        form = browser.get(f"{one}/signup", timeout=5)
+        browser.post(
+            f"{one}/signup",
+            data={
+                "email": email,
+                "password": password,
+                "confirm": password,
+                "csrf_token": _csrf(form.text),
+            },
+            timeout=10,
+        )
+        form = browser.get(f"{one}/login", timeout=5)
+        assert form.headers["X-Served-By"] == "replica-1"
+        login = browser.post(
+            f"{one}/login",
+            data={"email": email, "password": password, "csrf_token": _csrf(form.text)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert login.status_code == 302, login.text
+        dashboard = browser.get(f"{two}/dashboard", allow_redirects=False, timeout=5)
+        assert dashboard.headers["X-Served-By"] == "replica-2"
+        assert dashboard.status_code == 200
+        assert "Log out" in dashboard.text
