@@ -1,0 +1,319 @@
+"""``/api/v1/links``: create, list, read, change and delete links; QR codes; stats.
+
+Authorization is the links service's: :func:`visible_links` and :func:`get_link_for` only
+ever return what the key's owner may see (own links; admins all), and answer 404 for
+anything else, so another user's slugs cannot be probed (no IDOR oracle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import segno
+from flask import current_app, g, jsonify, request, url_for
+from sqlalchemy import func, or_, select
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+
+from ..extensions import db
+from ..links.models import Link, Tag
+from ..links.services import create_link, delete_link, get_link_for, update_link, visible_links
+from ..links.slugs import SLUG_PATTERN
+from .auth import add_ratelimit_headers
+from .core import ApiBlueprint
+from .errors import ApiProblem, register_problem_handlers
+from .idempotency import idempotent
+from .presenters import etag_of, present, present_one, short_url
+from .schemas import (
+    LinkCreateSchema,
+    LinkListArgsSchema,
+    LinkSchema,
+    LinkUpdateSchema,
+    QrArgsSchema,
+    StatsArgsSchema,
+    StatsSchema,
+)
+
+bp = ApiBlueprint(
+    "links",
+    __name__,
+    url_prefix="/api/v1",
+    description="Short links: create, list, read, change, delete; QR codes and statistics.",
+)
+register_problem_handlers(bp)
+bp.after_request(add_ratelimit_headers)
+
+_JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_IDEMPOTENCY_HEADER_DOC = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Any unique string (e.g. a UUID). A retried POST with the same key and body gets the "
+        "first response again (for 24 h) instead of creating a second link."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+_IF_MATCH_DOC = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Only change the link if its ETag still matches (else 412).",
+    "schema": {"type": "string"},
+}
+_IF_NONE_MATCH_DOC = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "Answer 304 when the ETag still matches.",
+    "schema": {"type": "string"},
+}
+_ETAG_HEADER_DOC = {"ETag": {"description": "Version of the link.", "schema": {"type": "string"}}}
+_QR_CACHE_SECONDS = 86400
+
+
+@bp.before_request
+def check_body() -> None:
+    """Bound the body (``API_JSON_MAX_BYTES``) and insist on JSON where a body is read."""
+    request.max_content_length = int(current_app.config["API_JSON_MAX_BYTES"])
+    if request.method in _JSON_BODY_METHODS and not request.is_json:
+        raise ApiProblem(
+            415,
+            "Send the body as JSON with Content-Type: application/json.",
+            errors={"Content-Type": [f"Expected application/json, got {request.mimetype!r}."]},
+        )
+
+
+def _user() -> Any:
+    return g.api_user
+
+
+def _find(slug: str) -> Link:
+    """The user's link ``slug``; 404 without a query when it cannot be a slug at all."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise NotFound("There is no link with this short name.")
+    return get_link_for(_user(), slug)
+
+
+def _check_if_match(current: dict[str, Any]) -> None:
+    """412 when ``If-Match`` names other versions than the current one."""
+    if not request.headers.get("If-Match"):
+        return
+    if not request.if_match.contains(etag_of(current)) and not request.if_match.star_tag:
+        raise ApiProblem(
+            412,
+            "The link has changed since you read it; fetch it again and retry.",
+            errors={"If-Match": ["Does not match the current ETag."]},
+        )
+
+
+def _with_etag(data: dict[str, Any], status: int = 200) -> Response:
+    body = LinkSchema().dump(data)
+    response = jsonify(body)
+    response.status_code = status
+    response.set_etag(etag_of(data))
+    return response
+
+
+@bp.route("/links", methods=["POST"])
+@bp.authenticated("write")
+@idempotent
+@bp.arguments(LinkCreateSchema, description="The new link; only `url` is required.")
+@bp.response(
+    201, LinkSchema, headers={"Location": {"schema": {"type": "string"}}, **_ETAG_HEADER_DOC}
+)
+@bp.doc(parameters=[_IDEMPOTENCY_HEADER_DOC])
+def create(data: dict[str, Any]) -> Response:
+    """Create a link
+
+    Answers 201 with the link and its URL in `Location`. A taken slug is 409, invalid
+    fields are 422 with messages per field.
+    """
+    link = create_link(
+        _user(),
+        url=data["url"],
+        slug=data.get("slug"),
+        title=data.get("title") or "",
+        tags=data.get("tags") or (),
+        redirect_type=data.get("redirect_type", 302),
+        expires_at=data.get("expires_at"),
+        max_visits=data.get("max_visits"),
+        password=data.get("password") or None,
+    )
+    response = _with_etag(present_one(link), 201)
+    response.headers["Location"] = url_for("links.read", slug=link.slug, _external=True)
+    return response
+
+
+@bp.route("/links", methods=["GET"])
+@bp.authenticated("read")
+@bp.arguments(LinkListArgsSchema, location="query")
+@bp.response(200, LinkSchema(many=True))
+@bp.paginate()
+def index(args: dict[str, Any], pagination_parameters: Any) -> list[dict[str, Any]]:
+    """List links
+
+    Newest first, paginated with `page` and `per_page`; the total is in `X-Total-Count`
+    and the neighbouring pages in `Link`. Filters combine with AND.
+    """
+    statement = visible_links(_user())
+    if "tag" in args:
+        statement = statement.where(Link.tags.any(Tag.name == args["tag"].strip().lower()))
+    if "q" in args:
+        pattern = "%" + _escape_like(args["q"]) + "%"
+        statement = statement.where(
+            or_(
+                Link.slug.ilike(pattern, escape="\\"),
+                Link.url.ilike(pattern, escape="\\"),
+                Link.title.ilike(pattern, escape="\\"),
+            )
+        )
+    if "created_after" in args:
+        statement = statement.where(Link.created_at >= args["created_after"])
+    if "created_before" in args:
+        statement = statement.where(Link.created_at < args["created_before"])
+    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    pagination_parameters.item_count = total or 0
+    page = db.session.scalars(
+        statement.order_by(Link.created_at.desc(), Link.id.desc())
+        .limit(pagination_parameters.page_size)
+        .offset(pagination_parameters.first_item)
+    ).all()
+    return present(page)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@bp.route("/links/<slug>", methods=["GET"])
+@bp.authenticated("read")
+@bp.response(200, LinkSchema, headers=_ETAG_HEADER_DOC)
+@bp.alt_response(304, description="Not modified (If-None-Match)")
+@bp.doc(parameters=[_IF_NONE_MATCH_DOC])
+def read(slug: str) -> Response:
+    """Read a link
+
+    Carries an `ETag`; send it back in `If-Match` when changing the link, or in
+    `If-None-Match` to get 304 when nothing changed.
+    """
+    response = _with_etag(present_one(_find(slug)))
+    return response.make_conditional(request)
+
+
+@bp.route("/links/<slug>", methods=["PATCH"])
+@bp.authenticated("write")
+@bp.arguments(LinkUpdateSchema, description="Only the fields to change.")
+@bp.response(200, LinkSchema, headers=_ETAG_HEADER_DOC)
+@bp.alt_response(412, response="PRECONDITION_FAILED")
+@bp.doc(parameters=[_IF_MATCH_DOC])
+def change(data: dict[str, Any], slug: str) -> Response:
+    """Change a link
+
+    Only the fields sent change. `null` removes an expiry, a visit limit or a password;
+    a new `slug` renames the link (its old short URL stops working).
+    """
+    link = _find(slug)
+    _check_if_match(present_one(link))
+    changes: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "slug" and value is None:
+            continue
+        if name == "password" or name == "title":
+            value = value or ""
+        elif name == "tags":
+            value = value or []
+        changes[name] = value
+    if changes:
+        link = update_link(link, **changes)
+    return _with_etag(present_one(link))
+
+
+@bp.route("/links/<slug>", methods=["DELETE"])
+@bp.authenticated("write")
+@bp.response(204)
+@bp.alt_response(412, response="PRECONDITION_FAILED")
+@bp.doc(parameters=[_IF_MATCH_DOC])
+def remove(slug: str) -> Response:
+    """Delete a link
+
+    Its short URL stops working on every replica within a second; the slug becomes free.
+    """
+    link = _find(slug)
+    _check_if_match(present_one(link))
+    delete_link(link)
+    return current_app.response_class(status=204)
+
+
+def _qr(slug: str, kind: str, args: dict[str, Any]) -> Response:
+    link = _find(slug)
+    url = short_url(link.slug)
+    scale, margin = args["scale"], args["margin"]
+    etag = hashlib.sha256(f"{kind}|{url}|{scale}|{margin}".encode()).hexdigest()[:32]
+    if request.if_none_match.contains(etag):
+        response = current_app.response_class(status=304)
+    else:
+        buffer = io.BytesIO()
+        segno.make(url, error="m").save(buffer, kind=kind, scale=scale, border=margin)
+        mimetype = "image/svg+xml" if kind == "svg" else "image/png"
+        response = current_app.response_class(buffer.getvalue(), mimetype=mimetype)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = f"private, max-age={_QR_CACHE_SECONDS}"
+    return response
+
+
+_BINARY = {"type": "string", "format": "binary"}
+
+
+@bp.route("/links/<slug>/qr.svg", methods=["GET"])
+@bp.authenticated("read")
+@bp.arguments(QrArgsSchema, location="query")
+@bp.response(200, _BINARY, content_type="image/svg+xml", headers=_ETAG_HEADER_DOC)
+@bp.alt_response(304, description="Not modified (If-None-Match)")
+def qr_svg(args: dict[str, Any], slug: str) -> Response:
+    """QR code of the short URL (SVG)
+
+    Cacheable: `Cache-Control: private, max-age=86400` and an `ETag`.
+    """
+    return _qr(slug, "svg", args)
+
+
+@bp.route("/links/<slug>/qr.png", methods=["GET"])
+@bp.authenticated("read")
+@bp.arguments(QrArgsSchema, location="query")
+@bp.response(200, _BINARY, content_type="image/png", headers=_ETAG_HEADER_DOC)
+@bp.alt_response(304, description="Not modified (If-None-Match)")
+def qr_png(args: dict[str, Any], slug: str) -> Response:
+    """QR code of the short URL (PNG)
+
+    Cacheable: `Cache-Control: private, max-age=86400` and an `ETag`.
+    """
+    return _qr(slug, "png", args)
+
+
+@bp.route("/links/<slug>/stats", methods=["GET"])
+@bp.authenticated("read")
+@bp.arguments(StatsArgsSchema, location="query")
+@bp.response(200, StatsSchema)
+def stats(args: dict[str, Any], slug: str) -> Response:
+    """Visit statistics of a link
+
+    Visits per hour or day between `from` and `to` (default: the last 7 days; a bare date
+    as `to` includes that day), totals with unique visitors, and the top referrers,
+    browsers, operating systems, devices and countries. Counted by the analytics worker
+    from every replica's clicks.
+    """
+    from ..analytics.stats import StatsQueryError, link_stats
+
+    link = _find(slug)
+    try:
+        report = link_stats(link, args.get("start"), args.get("end"), args.get("granularity"))
+    except StatsQueryError as error:
+        raise ApiProblem(
+            422,
+            "The period is not valid.",
+            errors={field: [message] for field, message in error.errors.items()},
+        ) from None
+    return jsonify(report)
