@@ -25,7 +25,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
 
 def register_extensions(app: LinkFleet) -> None:
     """Logging first (so later steps can log), then Redis and what stands on it, the DB."""
-    from .extensions import csrf, json_logging, limiter, metrics, redis_client, sessions
+    from .accounts.auth import init_login
+    from .extensions import (
+        csrf,
+        json_logging,
+        limiter,
+        login_manager,
+        metrics,
+        redis_client,
+        sessions,
+    )
     from .extensions.database import init_database
     from .extensions.rate_limits import init_rate_limits
 
@@ -34,19 +43,37 @@ def register_extensions(app: LinkFleet) -> None:
     sessions.init_app(app)
     init_database(app)
     from . import models  # noqa: F401  (every table known to metadata and Alembic)
+    from .links.cache import link_cache
+
+    link_cache.init_app(app)
+
+    from .analytics.extension import analytics
+
+    analytics.init_app(app)
 
     metrics.init_app(app)
     csrf.init_app(app)
     init_rate_limits(limiter, app)
+    init_login(login_manager, app)
 
 
 def register_blueprints(app: LinkFleet) -> None:
-    """Ops and pages; the redirect catch-all is registered last in later features."""
+    """Every feature's blueprint; the redirect catch-all ``/<slug>`` comes last."""
+    from .accounts import bp as accounts_bp
+    from .analytics import bp as analytics_bp
+    from .api import init_api
+    from .dashboard import bp as dashboard_bp
+    from .links import bp as redirect_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(analytics_bp)
+    init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
+    app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 
 
 def register_errorhandlers(app: LinkFleet) -> None:

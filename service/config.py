@@ -6,6 +6,7 @@ Each setting is validated once at start-up so that a bad value is a one-line err
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -46,6 +47,11 @@ def _as_int(name: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not an integer") from None
+
+
+def split_list(raw: str) -> list[str]:
+    """The non-empty, stripped entries of a comma-separated setting."""
+    return [entry.strip() for entry in raw.split(",") if entry.strip()]
 
 
 def normalise_database_url(url: str) -> str:
@@ -89,6 +95,9 @@ class Settings:
 
     secret_key: str = ""
     database_url: str = ""
+    #: Comma-separated URLs of read replicas for read-only queries (stats, listings);
+    #: empty means every query goes to ``database_url``.
+    database_read_urls: str = ""
     redis_url: str = "redis://127.0.0.1:6390/0"
     replica_name: str = field(default_factory=socket.gethostname)
     #: Proxies whose ``X-Forwarded-For`` we believe (one hop); nginx runs on loopback.
@@ -99,6 +108,17 @@ class Settings:
     #: The public base URL short links are built on; empty means "the host of the request".
     public_url: str = ""
     signup: str = "open"
+    #: Where each process appends its click events before shipping them to Redis;
+    #: empty means ``<run dir>/spool/<replica name>``.
+    analytics_spool_dir: str = ""
+    #: Privacy switches of click capture (``DNT: 1`` / ``Sec-GPC: 1`` turn all three off).
+    analytics_capture_referrer: bool = True
+    analytics_capture_user_agent: bool = True
+    analytics_capture_country: bool = True
+    #: A header set by a trusted proxy/CDN with the visitor's country (e.g. CF-IPCountry).
+    analytics_country_header: str = ""
+    #: Port of the ``linkfleet worker`` Prometheus endpoint; 0 turns it off.
+    analytics_worker_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,11 +144,27 @@ class Settings:
         """Raise :class:`ConfigError` for the first invalid value."""
         if self.database_url:
             normalise_database_url(self.database_url)
+        for url in split_list(self.database_read_urls):
+            try:
+                normalise_database_url(url)
+            except ConfigError as error:
+                raise ConfigError(
+                    str(error).replace("DATABASE_URL", "DATABASE_READ_URLS", 1)
+                ) from None
         check_redis_url(self.redis_url)
+        for entry in split_list(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{ENV_PREFIX}TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
         if self.signup not in {"open", "closed"}:
             raise ConfigError(f"{ENV_PREFIX}SIGNUP={self.signup!r} must be open or closed")
         if self.session_lifetime_days < 1:
             raise ConfigError(f"{ENV_PREFIX}SESSION_LIFETIME_DAYS must be at least 1")
+        if not 0 <= self.analytics_worker_metrics_port <= 65535:
+            raise ConfigError(f"{ENV_PREFIX}ANALYTICS_WORKER_METRICS_PORT must be 0 to 65535")
 
     def to_flask(self) -> dict[str, Any]:
         """The Flask config keys these settings stand for."""
@@ -136,6 +172,9 @@ class Settings:
         return {
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+            "SQLALCHEMY_READ_URIS": tuple(
+                normalise_database_url(url) for url in split_list(self.database_read_urls)
+            ),
             "REDIS_URL": self.redis_url,
             "REPLICA_NAME": self.replica_name,
             "TRUSTED_PROXIES": tuple(p.strip() for p in self.trusted_proxies.split(",") if p),
@@ -144,6 +183,12 @@ class Settings:
             "LOG_LEVEL": self.log_level.upper(),
             "PUBLIC_URL": self.public_url.rstrip("/"),
             "SIGNUP_OPEN": self.signup == "open",
+            "ANALYTICS_SPOOL_DIR": self.analytics_spool_dir,
+            "ANALYTICS_CAPTURE_REFERRER": self.analytics_capture_referrer,
+            "ANALYTICS_CAPTURE_USER_AGENT": self.analytics_capture_user_agent,
+            "ANALYTICS_CAPTURE_COUNTRY": self.analytics_capture_country,
+            "ANALYTICS_COUNTRY_HEADER": self.analytics_country_header,
+            "ANALYTICS_WORKER_METRICS_PORT": self.analytics_worker_metrics_port,
         }
 
 

@@ -1,6 +1,18 @@
 """Imports every model so that metadata (and Alembic autogenerate) sees all tables."""
 
 from .accounts.models import User
+from .analytics.models import DailyDimension, DailyVisitor, HourlyVisits, ProcessedEvent
+from .api.models import ApiKey
 from .links.models import Link, Tag, link_tags
 
-__all__ = ["Link", "Tag", "User", "link_tags"]
+__all__ = [
+    "ApiKey",
+    "DailyDimension",
+    "DailyVisitor",
+    "HourlyVisits",
+    "Link",
+    "ProcessedEvent",
+    "Tag",
+    "User",
+    "link_tags",
+]

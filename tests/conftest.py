@@ -6,6 +6,7 @@ Services fail loudly when they cannot start; nothing is skipped and nothing is f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 
 from service import create_app
+from service.accounts.services import create_user as create_account
 from service.extensions import db
 
 POSTGRES_URL = os.environ.get(
@@ -148,3 +150,56 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+# --- web helpers for the accounts and dashboard tests (CSRF stays enabled) -------------------
+
+_CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*\svalue="([^"]+)"')
+DEFAULT_TEST_PASSWORD = "correct horse battery"
+
+
+class WebHelper:
+    """Drives the HTML forms like a browser: fetch the form, take its CSRF token, post."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    @staticmethod
+    def csrf_from(html: str) -> str:
+        match = _CSRF_INPUT.search(html)
+        assert match, "no csrf_token field in the page"
+        return match.group(1)
+
+    def csrf(self, client: FlaskClient, path: str) -> str:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        return self.csrf_from(response.get_data(as_text=True))
+
+    def submit(
+        self,
+        client: FlaskClient,
+        path: str,
+        data: dict[str, Any],
+        *,
+        form_path: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """POST ``data`` to ``path`` with the CSRF token of the form at ``form_path``."""
+        token = self.csrf(client, form_path or path)
+        return client.post(path, data={"csrf_token": token, **data}, **kwargs)
+
+    def create_user(
+        self, email: str, password: str = DEFAULT_TEST_PASSWORD, *, admin: bool = False
+    ) -> int:
+        with self.app.app_context():
+            return create_account(email, password, is_admin=admin).id
+
+    def log_in(self, client: FlaskClient, email: str, password: str = DEFAULT_TEST_PASSWORD) -> Any:
+        response = self.submit(client, "/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+
+@pytest.fixture
+def web(app: Flask) -> WebHelper:
+    return WebHelper(app)

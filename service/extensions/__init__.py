@@ -2,13 +2,14 @@
 ``app.extensions``. The instances below hold no app and connect to nothing at import time."""
 
 from flask_limiter import Limiter
+from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 from .database import db, migrate
 from .json_logging import JsonLogging
 from .metrics import Metrics
-from .redis_client import RedisClient
 from .rate_limits import client_ip_key
+from .redis_client import RedisClient
 from .sessions import RedisSessions
 
 redis_client = RedisClient()
@@ -17,5 +18,16 @@ metrics = Metrics()
 sessions = RedisSessions()
 csrf = CSRFProtect()
 limiter = Limiter(client_ip_key)
+login_manager = LoginManager()
 
-__all__ = ["csrf", "db", "limiter", "json_logging", "metrics", "migrate", "redis_client", "sessions"]
+__all__ = [
+    "csrf",
+    "db",
+    "json_logging",
+    "limiter",
+    "login_manager",
+    "metrics",
+    "migrate",
+    "redis_client",
+    "sessions",
+]

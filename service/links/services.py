@@ -10,6 +10,7 @@ exactly like a link that does not exist.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_TITLE_LENGTH = 200
+#: Control characters other than whitespace; PostgreSQL cannot even store NUL in text.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_TAG_LENGTH = 64
 MAX_TAGS = 20
 MAX_PASSWORD_LENGTH = 1024
@@ -210,6 +213,8 @@ def normalise_tags(tags: Sequence[str] | str | None) -> list[str]:
     for raw in tags:
         if not isinstance(raw, str):
             raise ValidationError({"tags": "Tags must be text."})
+        if _CONTROL_CHARACTERS.search(raw):
+            raise ValidationError({"tags": "Tags must not contain control characters."})
         name = " ".join(raw.split()).lower()
         if not name or name in names:
             continue
@@ -310,6 +315,8 @@ def _clean_title(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise ValidationError({"title": "The title must be text."})
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValidationError({"title": "The title must not contain control characters."})
     title = " ".join(value.split())
     if len(title) > MAX_TITLE_LENGTH:
         raise ValidationError({"title": f"Use at most {MAX_TITLE_LENGTH} characters."})

@@ -345,3 +345,15 @@ def test_normalise_tags() -> None:
         normalise_tags([str(n) for n in range(21)])
     with pytest.raises(ValidationError):
         normalise_tags([1])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("field", ["title", "tags"])
+@pytest.mark.parametrize("bad", ["nul\x00byte", "bell\x07", "escape\x1b[31m"])
+def test_control_characters_are_field_errors(
+    app: Flask, make_user: UserFactory, field: str, bad: str
+) -> None:
+    """PostgreSQL cannot store NUL: refuse it (and its kin) as a field error, not a 500."""
+    value: Any = [bad] if field == "tags" else bad
+    with app.app_context(), pytest.raises(ValidationError) as caught:
+        create_link(make_user(), url="https://example.org/x", **{field: value})
+    assert field in caught.value.errors

@@ -1,0 +1,236 @@
+"""Click capture: turn one served redirect into one event, cheaply and privately.
+
+:func:`build_event` makes the event from the request; the ``link_visited`` subscriber
+(:func:`on_link_visited`, connected by :class:`~.extension.Analytics`) appends it to the
+process's spool file. Nothing here touches the network: the redirect pays for a few dict
+look-ups, one HMAC, one ``json.dumps`` and one ``write(2)``.
+
+An event is a flat JSON object (short keys, one line in the spool and one Redis Stream field):
+
+``v``    format version (1)
+``id``   event id: 128 random bits as 32 hex digits (as ``uuid4().hex``, without the
+         version bits); the worker counts each id once
+``slug`` the link's slug at the time of the click
+``ts``   Unix time in seconds (milliseconds precision)
+``ref``  referrer host, lower-cased, without ``www.`` (``""``: none or not recorded)
+``br`` / ``os`` / ``dev``  browser, OS and device family from ua-parser (``""``: not recorded)
+``bot``  1 when the user agent is a crawler, a monitor or a scripted client, else 0
+``cc``   ISO country code from the trusted header (``""``: none or not recorded)
+``ip``   visitor hash: HMAC-SHA256 of the client IP keyed with a salt derived from
+         ``SECRET_KEY`` and the UTC date, truncated to 128 bits (``""``: not recorded).
+         The raw IP is never written anywhere; the salt changes every UTC day, so the same
+         visitor has unrelated hashes on two days.
+
+Privacy: ``ANALYTICS_CAPTURE_REFERRER`` / ``_USER_AGENT`` / ``_COUNTRY`` turn single fields
+off; a request with ``DNT: 1`` or ``Sec-GPC: 1`` records none of them and no visitor hash,
+but the click itself (link, time, bot flag) is still counted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import ua_parser
+
+from .models import MAX_VALUE_LENGTH
+
+logger = logging.getLogger(__name__)
+
+EVENT_VERSION = 1
+#: User agents longer than this are cut before parsing (bounds regex work and cache memory).
+MAX_USER_AGENT = 512
+#: What ua-parser does not flag as a spider but we still count apart: crawlers it misses,
+#: link previewers, uptime monitors, headless browsers and scripted HTTP clients.
+BOT_PATTERN = re.compile(
+    r"(?<!cu)bot\b|crawl|spider|slurp|scrape|preview|monitor|uptime|headless|phantomjs"
+    r"|lighthouse|curl/|wget/|httpie|python-|aiohttp|go-http-client|java/|okhttp|libwww"
+    r"|axios|node-fetch|guzzle|facebookexternalhit|whatsapp|telegram|discord|embedly",
+    re.IGNORECASE,
+)
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """What :func:`build_event` records; made once per app from its config."""
+
+    secret: bytes
+    referrer: bool = True
+    user_agent: bool = True
+    country: bool = True
+    #: Header carrying the visitor's country, set by a trusted proxy; ``""``: off.
+    country_header: str = ""
+
+    @classmethod
+    def from_config(cls, config: Any) -> CaptureSettings:
+        return cls(
+            secret=str(config.get("SECRET_KEY") or "").encode(),
+            referrer=bool(config["ANALYTICS_CAPTURE_REFERRER"]),
+            user_agent=bool(config["ANALYTICS_CAPTURE_USER_AGENT"]),
+            country=bool(config["ANALYTICS_CAPTURE_COUNTRY"]),
+            country_header=str(config["ANALYTICS_COUNTRY_HEADER"] or "").strip(),
+        )
+
+
+def referrer_host(referrer: str | None) -> str:
+    """The host of a ``Referer`` header, lower-cased and without ``www.``; ``""`` if none."""
+    if not referrer:
+        return ""
+    try:
+        host = urlsplit(referrer.strip()).hostname or ""
+    except ValueError:
+        return ""
+    if host.startswith("www."):
+        host = host[4:]
+    return host[:MAX_VALUE_LENGTH]
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_user_agent(user_agent: str) -> tuple[str, str, str, bool]:
+    """(browser, OS, device, is_bot) of a user agent; cached, since a few agents make up
+    most traffic. Unknown families are ua-parser's ``"Other"``."""
+    if not user_agent:
+        return "Other", "Other", "Other", True  # no user agent at all: a script, not a person
+    result = ua_parser.parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else "Other"
+    system = result.os.family if result.os else "Other"
+    device = result.device.family if result.device else "Other"
+    bot = device == "Spider" or BOT_PATTERN.search(user_agent) is not None
+    return browser[:MAX_VALUE_LENGTH], system[:MAX_VALUE_LENGTH], device[:MAX_VALUE_LENGTH], bot
+
+
+@functools.lru_cache(maxsize=4)
+def daily_salt(secret: bytes, day: int) -> bytes:
+    """The visitor-hash key of UTC day ``day`` (days since the epoch), from ``SECRET_KEY``.
+
+    Every replica derives the same salt without talking to the others; yesterday's salt is
+    never needed again, so hashes of two days cannot be linked.
+    """
+    date = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
+    return hmac.digest(secret, b"linkfleet-visitor-salt:" + date.encode(), "sha256")
+
+
+def visitor_hash(secret: bytes, client_ip: str, now: float) -> str:
+    """The visitor's pseudonym for the UTC day of ``now``: 32 hex digits, never the IP."""
+    if not client_ip:
+        return ""
+    salt = daily_salt(secret, int(now // 86400))
+    return hmac.digest(salt, client_ip.encode(), "sha256")[:16].hex()
+
+
+@functools.lru_cache(maxsize=4096)
+def _referrer_json(referrer: str) -> str:
+    """The ``ref`` value of a ``Referer`` header as JSON (cached: a few referrers repeat)."""
+    return json.dumps(referrer_host(referrer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _agent_json(user_agent: str) -> tuple[str, int]:
+    """The ``br``/``os``/``dev`` members of a user agent as JSON, and its bot flag."""
+    browser, system, device, bot = parse_user_agent(user_agent)
+    members = f'"br":{json.dumps(browser)},"os":{json.dumps(system)},"dev":{json.dumps(device)}'
+    return members, 1 if bot else 0
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_json(text: str) -> str:
+    return json.dumps(text)
+
+
+_NO_AGENT = '"br":"","os":"","dev":""'
+
+
+def _environ_key(header: str) -> str:
+    """The WSGI environ key of an HTTP header (``CF-IPCountry`` -> ``HTTP_CF_IPCOUNTRY``)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def event_line(
+    request: Any, slug: str, settings: CaptureSettings, now: float | None = None
+) -> bytes:
+    """The spool line of one click on ``slug``: the event as compact JSON and ``\n``.
+
+    This is the redirect's cost of analytics, so it reads the WSGI environ directly and
+    caches the JSON of what repeats (user agents, referrers, slugs); :func:`build_event`
+    gives the same event as a dict.
+    """
+    moment = time.time() if now is None else now
+    environ = request.environ
+    agent, bot = _agent_json(environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT])
+    dnt = environ.get("HTTP_DNT")
+    gpc = environ.get("HTTP_SEC_GPC")
+    private = (dnt is not None and dnt.strip() == "1") or (gpc is not None and gpc.strip() == "1")
+    ref = cc = ip = ""
+    ref_json = '""'
+    if private:
+        agent = _NO_AGENT
+    else:
+        if settings.referrer:
+            ref = environ.get("HTTP_REFERER", "")
+            if ref:
+                ref_json = _referrer_json(ref[:MAX_USER_AGENT])
+        if not settings.user_agent:
+            agent = _NO_AGENT
+        if settings.country and settings.country_header:
+            country = environ.get(_environ_key(settings.country_header), "").strip().upper()
+            cc = country if _COUNTRY.match(country) else ""
+        ip = visitor_hash(settings.secret, request.client_ip, moment)
+    return (
+        f'{{"v":{EVENT_VERSION},"id":"{os.urandom(16).hex()}","slug":{_text_json(slug)},'
+        f'"ts":{moment:.3f},"ref":{ref_json},{agent},"bot":{bot},"cc":"{cc}","ip":"{ip}"}}\n'
+    ).encode()
+
+
+def build_event(
+    request: Any, slug: str, settings: CaptureSettings, now: float | None = None
+) -> dict[str, Any]:
+    """The event of one click on ``slug`` as a dict (see the module docstring)."""
+    event: dict[str, Any] = json.loads(event_line(request, slug, settings, now))
+    return event
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """One spool line from an event dict: compact JSON (which escapes any newline), ``\n``."""
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+
+
+#: Key of the analytics state in ``app.extensions`` (see :class:`~.extension.Analytics`).
+EXTENSION_NAME = "linkfleet.analytics"
+
+
+def on_link_visited(sender: Any, **kwargs: Any) -> None:
+    """The ``link_visited`` subscriber: append the click to this process's spool.
+
+    Never raises: a failure to record (say, a full disk) is logged and counted, and the
+    visitor still gets the redirect.
+    """
+    state = sender.extensions.get(EXTENSION_NAME)
+    if state is None or not state.enabled:
+        return
+    try:
+        state.append(event_line(kwargs["request"], kwargs["slug"], state.capture))
+    except Exception:
+        state.capture_failed()
+
+
+__all__ = [
+    "CaptureSettings",
+    "build_event",
+    "daily_salt",
+    "encode_event",
+    "event_line",
+    "on_link_visited",
+    "parse_user_agent",
+    "referrer_host",
+    "visitor_hash",
+]
