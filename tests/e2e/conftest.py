@@ -89,14 +89,24 @@ class RequestLoop:
     section 9.3.1), requests does not. Fresh connections measure what the fleet does.
     """
 
-    def __init__(self, url: str, clients: int = 4, seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        clients: int = 4,
+        seconds: float = 30.0,
+        post: tuple[requests.Session, str] | None = None,
+    ) -> None:
         self.url = url
+        #: Optionally one more client POSTing a new link per request with this API session.
+        self.post = post
         self.deadline = time.monotonic() + seconds
         self.stopped = threading.Event()
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.served_by: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        if post is not None:
+            self.threads.append(threading.Thread(target=self._post, daemon=True))
 
     def _run(self) -> None:
         session = requests.Session()
@@ -110,6 +120,22 @@ class RequestLoop:
             with self.lock:
                 self.outcomes[outcome] += 1
                 self.served_by[replica] += 1
+
+    def _post(self) -> None:
+        assert self.post is not None
+        session, url = self.post
+        while not self.stopped.is_set() and time.monotonic() < self.deadline:
+            target = f"https://example.org/rolling/{time.monotonic_ns()}"
+            try:
+                response = session.post(
+                    url, json={"url": target}, timeout=10, headers={"Connection": "close"}
+                )
+                outcome = f"POST {response.status_code}"
+            except requests.RequestException as error:
+                outcome = f"POST {type(error).__name__}"
+            with self.lock:
+                self.outcomes[outcome] += 1
+            time.sleep(0.6)  # inside the key's write budget of 120 per minute
 
     def __enter__(self) -> RequestLoop:
         for thread in self.threads:
@@ -125,4 +151,21 @@ class RequestLoop:
 
     @property
     def failures(self) -> int:
-        return sum(n for outcome, n in self.outcomes.items() if outcome != "200")
+        return sum(n for outcome, n in self.outcomes.items() if outcome not in {"200", "POST 201"})
+
+
+@pytest.fixture(scope="module")
+def api(fleet: Fleet) -> requests.Session:
+    """A session carrying a write key of a user made with the CLI, as an operator would."""
+    subprocess.run(
+        [LINKFLEET, "user", "create", "e2e-links@example.com", "--password-stdin"],
+        input="an e2e password\n",
+        env=fleet.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = fleet.cli("apikey", "create", "e2e-links@example.com", "--name", "e2e").stdout.strip()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    return session

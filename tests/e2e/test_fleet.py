@@ -134,3 +134,20 @@ def test_a_login_made_on_one_replica_holds_on_every_other(fleet: Fleet) -> None:
         assert dashboard.headers["X-Served-By"] == "replica-2"
         assert dashboard.status_code == 200
         assert "Log out" in dashboard.text
+
+
+def test_rolling_restart_under_get_and_post_load_fails_nothing(
+    fleet: Fleet, api: requests.Session
+) -> None:
+    supervisor = Supervisor(fleet.spec)
+    before = {name: supervisor.processes()[name]["pid"] for name in fleet.spec.replicas}
+    loop = RequestLoop(
+        f"{fleet.url}/healthz", clients=3, seconds=120, post=(api, f"{fleet.url}/api/v1/links")
+    )
+    with loop:
+        result = fleet.cli("fleet", "restart")
+    assert "Restarted 2 replicas" in result.stdout
+    after = {name: supervisor.processes()[name]["pid"] for name in fleet.spec.replicas}
+    assert all(after[name] != before[name] for name in before), "a replica was not restarted"
+    assert loop.failures == 0, loop.outcomes
+    assert loop.outcomes["POST 201"] > 10

@@ -3,7 +3,6 @@ redirect types, exactly as a visitor on any replica sees them."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -13,26 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import LINKFLEET, Fleet
+from tests.e2e.conftest import Fleet
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def api(fleet: Fleet) -> requests.Session:
-    """A session carrying a write key of a user made with the CLI, as an operator would."""
-    subprocess.run(
-        [LINKFLEET, "user", "create", "e2e-links@example.com", "--password-stdin"],
-        input="an e2e password\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    key = fleet.cli("apikey", "create", "e2e-links@example.com", "--name", "e2e").stdout.strip()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    return session
 
 
 def _create(fleet: Fleet, api: requests.Session, **fields: Any) -> str:
