@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: help up down status scale restart test lint bench loadtest system-deps test-deps venv clean
+.PHONY: help up down status scale restart test lint bench loadtest system-deps test-deps venv clean compose-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ loadtest: $(STAMP) ## Locust web UI on http://127.0.0.1:8089 against the running
 	$(BIN)/python loadtests/seed.py --links 10000
 	$(BIN)/locust -f loadtests/locustfile.py --host http://127.0.0.1:$${LINKFLEET_PORT:-8080} \
 	  --web-host 127.0.0.1 --web-port 8089 MixedUser
+
+compose-test: $(STAMP) ## docker-compose.yml for real with podman: 3 replicas, scale to 5, Locust (root)
+	$(BIN)/python deploy/compose_test.py
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check service tests loadtests

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from flask import Flask, Request, Response, current_app, request
 
@@ -46,6 +46,27 @@ def is_private_address(address: str | None) -> bool:
     return any(ip in network for network in PRIVATE_NETWORKS)
 
 
+@lru_cache(maxsize=32)
+def _proxy_networks(
+    trusted: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted if entry)
+
+
+def is_trusted_proxy(peer: str, trusted: tuple[str, ...]) -> bool:
+    """True when ``peer`` is one of ``trusted``: addresses or networks (``10.0.0.0/8``), as in
+    containers, where the proxy's address is only known to lie in the network's range."""
+    if not peer:
+        return False
+    if peer in trusted:
+        return True
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(ip in network for network in _proxy_networks(trusted))
+
+
 class LinkFleetRequest(Request):
     """A request that knows its request id and the client behind our one trusted proxy."""
 
@@ -69,7 +90,7 @@ class LinkFleetRequest(Request):
         """
         peer = self.remote_addr or ""
         trusted: tuple[str, ...] = current_app.config["TRUSTED_PROXIES"]
-        if peer in trusted:
+        if is_trusted_proxy(peer, trusted):
             forwarded = self.headers.get("X-Forwarded-For", "")
             last_hop = forwarded.rsplit(",", 1)[-1].strip()
             if last_hop:

@@ -31,6 +31,22 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
+#: Where each link lookup of the redirect was answered (service/links/cache.py increments it):
+#: ``l1`` and ``l2`` a cached link, ``negative`` a cached "no such link" (either tier), ``db``
+#: the database after a miss in both tiers. L1 hit ratio: l1 / sum over all tiers.
+LINK_CACHE_LOOKUPS = Counter(
+    "linkfleet_link_cache_hits_total",
+    "Link lookups by the tier that answered them (l1, l2, negative, db).",
+    ["tier"],
+)
+#: Read-only sessions (service/extensions/database.py): ``replica``, ``primary`` (no replicas
+#: configured) or ``fallback`` (replicas configured, none answered, or one failed mid-query).
+READ_QUERIES = Counter(
+    "linkfleet_db_read_sessions_total",
+    "Read-only database sessions by where they ran (replica, primary, fallback).",
+    ["target"],
+)
+
 
 class Metrics:
     """Counts requests and their latency per endpoint; renders the exposition format.
