@@ -41,6 +41,7 @@ from sqlalchemy import select
 
 from .. import signals
 from ..extensions import db
+from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
@@ -49,6 +50,12 @@ INVALIDATE_CHANNEL = "linkfleet:link-invalidate"
 KEY_PREFIX = "linkfleet:link:"
 
 logger = logging.getLogger(__name__)
+
+# Which tier answered a lookup (the Grafana cache panels); children bound once, not per hit.
+_COUNT_L1 = LINK_CACHE_LOOKUPS.labels("l1")
+_COUNT_L2 = LINK_CACHE_LOOKUPS.labels("l2")
+_COUNT_NEGATIVE = LINK_CACHE_LOOKUPS.labels("negative")
+_COUNT_DB = LINK_CACHE_LOOKUPS.labels("db")
 
 _WIRE_VERSION = 1
 #: The L2 value of "there is no such link" (a record is always a list).
@@ -284,11 +291,15 @@ class _State:
         with self.lock:
             entry = self.l1.get(slug, _MISS)
         if entry is not _MISS:
+            (_COUNT_NEGATIVE if entry is None else _COUNT_L1).inc()
             return entry  # type: ignore[no-any-return]
         generation = self.generation
         found, record = self._from_l2(slug)
-        if not found:
+        if found:
+            (_COUNT_NEGATIVE if record is None else _COUNT_L2).inc()
+        else:
             record = self._from_db(slug)
+            _COUNT_DB.inc()
             self._to_l2(slug, record)
         with self.lock:
             if self.generation == generation:

@@ -357,3 +357,29 @@ def test_concurrent_lookups_cost_at_most_one_query_each(
         thread.join()
     assert errors == []
     assert count_queries.count <= len(slugs) * len(threads)
+
+
+def test_lookups_are_counted_by_the_tier_that_answered(app: Flask, make_user: Any) -> None:
+    """The cache-hit metric the Grafana dashboard reads moves with each tier."""
+    from service.extensions.metrics import LINK_CACHE_LOOKUPS
+    from service.links.cache import link_cache
+    from service.links.services import create_link
+
+    def count(tier: str) -> float:
+        return LINK_CACHE_LOOKUPS.labels(tier)._value.get()  # type: ignore[attr-defined]
+
+    with app.app_context():
+        slug = create_link(make_user(), url="https://example.org/counted").slug
+        link_cache.lookup("warm-up")  # starts the listener
+        time.sleep(1.0)  # let the creation's delayed re-invalidation pass
+        before = {tier: count(tier) for tier in ("l1", "l2", "db", "negative")}
+        link_cache.lookup(slug)  # first: the database
+        link_cache.lookup(slug)  # then L1
+        link_cache.lookup("nosuchslug")  # database, remembered as negative
+        link_cache.lookup("nosuchslug")  # negative L1 entry
+        link_cache.state(app).l1.clear()
+        link_cache.lookup(slug)  # L1 forgot it, L2 still has it
+    assert count("db") - before["db"] == 2
+    assert count("l1") - before["l1"] == 1
+    assert count("negative") - before["negative"] == 1
+    assert count("l2") - before["l2"] == 1
