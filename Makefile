@@ -73,10 +73,12 @@ loadtest: $(STAMP) ## Locust web UI on http://127.0.0.1:8089 against the running
 compose-test: $(STAMP) ## docker-compose.yml for real with podman: 3 replicas, scale to 5, Locust (root)
 	$(BIN)/python deploy/compose_test.py
 
-lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check service tests loadtests
-	$(BIN)/ruff format --check service tests loadtests
+lint: $(STAMP) ## ruff, mypy, bandit and pip-audit (when its database can be reached)
+	$(BIN)/ruff check service tests loadtests tools
+	$(BIN)/ruff format --check service tests loadtests tools
 	$(BIN)/mypy
+	$(BIN)/bandit -r service -c pyproject.toml -q
+	$(BIN)/python tools/audit_deps.py
 
 clean: down ## Remove runtime state (.run/) — the fleet's database included
 	rm -rf .run

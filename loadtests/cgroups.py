@@ -6,6 +6,7 @@ cgroup v1 (``/sys/fs/cgroup/cpu/<group>/cpu.cfs_quota_us``) as on this machine, 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -83,7 +84,5 @@ class CpuQuota:
                 root_procs.write_text(line)
             except (ProcessLookupError, OSError):
                 continue
-        try:
+        with contextlib.suppress(OSError):
             self.path.rmdir()
-        except OSError:
-            pass

@@ -79,7 +79,9 @@ class MixedUser(FastHttpUser):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.api_headers = {"Authorization": f"Bearer {os.environ.get('LINKFLEET_BENCH_API_KEY', '')}"}
+        self.api_headers = {
+            "Authorization": f"Bearer {os.environ.get('LINKFLEET_BENCH_API_KEY', '')}"
+        }
         self.logged_in = False
         email = os.environ.get("LINKFLEET_BENCH_EMAIL")
         password = os.environ.get("LINKFLEET_BENCH_PASSWORD")
@@ -104,8 +106,9 @@ class MixedUser(FastHttpUser):
     @task(3)
     def api_list(self) -> None:
         if os.environ.get("LINKFLEET_BENCH_API_KEY"):
-            self.client.get("/api/v1/links?per_page=20", headers=self.api_headers,
-                            name="/api/v1/links")
+            self.client.get(
+                "/api/v1/links?per_page=20", headers=self.api_headers, name="/api/v1/links"
+            )
 
     @tag("api")
     @task(1)

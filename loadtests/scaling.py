@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtests.cgroups import CpuQuota, is_v2  # noqa: E402
+from loadtests.cgroups import CpuQuota, is_v2
 
 console = Console()
 
@@ -61,22 +61,40 @@ class Settings:
     locust_processes: int
 
 
-def run_locust(host: str, user_class: str, users: int, seconds: int, env: dict[str, str],
-               processes: int) -> Measurement:
+def run_locust(
+    host: str, user_class: str, users: int, seconds: int, env: dict[str, str], processes: int
+) -> Measurement:
     """One headless Locust run; statistics are reset once all users are spawned."""
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "run"
         command = [
-            str(Path(sys.executable).parent / "locust"), "-f", str(HERE / "locustfile.py"),
-            "--headless", "--host", host, "-u", str(users), "-r", str(users),
-            "--run-time", f"{seconds}s", "--reset-stats", "--csv", str(prefix),
-            "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "2",
+            str(Path(sys.executable).parent / "locust"),
+            "-f",
+            str(HERE / "locustfile.py"),
+            "--headless",
+            "--host",
+            host,
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "--run-time",
+            f"{seconds}s",
+            "--reset-stats",
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+            "--stop-timeout",
+            "2",
         ]
         if processes > 1:
             command += ["--processes", str(processes)]
         command.append(user_class)
-        subprocess.run(command, env=env, capture_output=True, text=True, check=False,
-                       timeout=seconds + 60)
+        subprocess.run(
+            command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
+        )
         stats_file = prefix.with_name("run_stats.csv")
         if not stats_file.exists():
             raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
@@ -93,22 +111,27 @@ def run_locust(host: str, user_class: str, users: int, seconds: int, env: dict[s
     )
 
 
-def saturate(label: str, host: str, user_class: str, settings: Settings,
-             env: dict[str, str]) -> Measurement:
+def saturate(
+    label: str, host: str, user_class: str, settings: Settings, env: dict[str, str]
+) -> Measurement:
     """Step users until throughput stops rising, then the median of --repeats runs there."""
     best: Measurement | None = None
     for users in settings.user_steps:
-        step = run_locust(host, user_class, users, settings.step_seconds, env,
-                          settings.locust_processes)
-        console.log(f"{label}: {users:>4} users -> {step.rps:8.0f} rps "
-                    f"p99 {step.p99_ms:.0f} ms")
+        step = run_locust(
+            host, user_class, users, settings.step_seconds, env, settings.locust_processes
+        )
+        console.log(f"{label}: {users:>4} users -> {step.rps:8.0f} rps p99 {step.p99_ms:.0f} ms")
         if best is not None and step.rps < best.rps * 1.03:
             break  # saturated: more users only add queueing
         if best is None or step.rps > best.rps:
             best = step
     assert best is not None
-    runs = [run_locust(host, user_class, best.users, settings.measure_seconds, env,
-                       settings.locust_processes) for _ in range(settings.repeats)]
+    runs = [
+        run_locust(
+            host, user_class, best.users, settings.measure_seconds, env, settings.locust_processes
+        )
+        for _ in range(settings.repeats)
+    ]
     median = sorted(runs, key=lambda m: m.rps)[len(runs) // 2]
     result = Measurement(
         users=best.users,
@@ -119,8 +142,10 @@ def saturate(label: str, host: str, user_class: str, settings: Settings,
         requests=sum(m.requests for m in runs),
         failures=sum(m.failures for m in runs),
     )
-    console.log(f"[bold]{label}[/]: {result.rps:.0f} rps at {best.users} users "
-                f"(runs: {', '.join(f'{m.rps:.0f}' for m in runs)}; median run {median.rps:.0f})")
+    console.log(
+        f"[bold]{label}[/]: {result.rps:.0f} rps at {best.users} users "
+        f"(runs: {', '.join(f'{m.rps:.0f}' for m in runs)}; median run {median.rps:.0f})"
+    )
     return result
 
 
@@ -221,8 +246,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(out: Path, settings: Settings, scaling: dict[int, Measurement],
-                  hot: dict[str, Measurement], lb: dict[str, Measurement]) -> dict[str, Any]:
+def write_results(
+    out: Path,
+    settings: Settings,
+    scaling: dict[int, Measurement],
+    hot: dict[str, Measurement],
+    lb: dict[str, Measurement],
+) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     base = scaling[min(scaling)]
     efficiency = {str(n): m.rps / (n * base.rps) for n, m in scaling.items()} if base.rps else {}
@@ -256,13 +286,16 @@ def write_results(out: Path, settings: Settings, scaling: dict[int, Measurement]
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, m in sorted(scaling.items()):
-        lines.append(f"| {n} | {m.users} | {m.rps:.0f} | {efficiency.get(str(n), 0):.2f} | "
-                     f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} |")
+        lines.append(
+            f"| {n} | {m.users} | {m.rps:.0f} | {efficiency.get(str(n), 0):.2f} | "
+            f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} |"
+        )
     lines += [
         "",
         f"- hot-path ratio (cached redirect ÷ /healthz, one replica): "
-        f"**{summary['hot_path_ratio']:.3f}** ({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
-        f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "
+        f"**{summary['hot_path_ratio']:.3f}** "
+        f"({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
+        f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "  # noqa: RUF001
         f"**{summary['lb_overhead']:.3f}** ({lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
         f"- failed requests in the whole run: {summary['failures']}",
         "",
@@ -285,7 +318,7 @@ def plot(out: Path, scaling: dict[int, Measurement]) -> None:
     base = scaling[ns[0]].rps / ns[0]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ns, [scaling[n].rps for n in ns], "o-", label="measured")
-    ax.plot(ns, [base * n for n in ns], "--", color="grey", label="ideal (N × rps(1))")
+    ax.plot(ns, [base * n for n in ns], "--", color="grey", label="ideal (N × rps(1))")  # noqa: RUF001
     ax.set_xlabel("replicas")
     ax.set_ylabel("redirects / s")
     ax.set_xticks(ns)
@@ -310,19 +343,24 @@ def plot(out: Path, scaling: dict[int, Measurement]) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--replicas", default="1,2,4", help="replica counts (default 1,2,4)")
-    parser.add_argument("--cpus", type=float, default=0.25,
-                        help="CPU quota per replica (default 0.25)")
+    parser.add_argument(
+        "--cpus", type=float, default=0.25, help="CPU quota per replica (default 0.25)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per point (median)")
     parser.add_argument("--step-seconds", type=int, default=5)
     parser.add_argument("--measure-seconds", type=int, default=10)
     parser.add_argument("--links", type=int, default=10_000)
     parser.add_argument("--locust-processes", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: N in 1,2, one short run per point (about a minute)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: N in 1,2, one short run per point (about a minute)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the fleet's run dir")
     args = parser.parse_args(argv)
     settings = Settings(
@@ -336,9 +374,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
         locust_processes=args.locust_processes,
     )
     if args.quick:
-        settings = Settings(replicas=[1, 2], cpus_per_replica=args.cpus, repeats=1,
-                            step_seconds=2, measure_seconds=3, user_steps=[16, 32],
-                            links=500, locust_processes=1)
+        settings = Settings(
+            replicas=[1, 2],
+            cpus_per_replica=args.cpus,
+            repeats=1,
+            step_seconds=2,
+            measure_seconds=3,
+            user_steps=[16, 32],
+            links=500,
+            locust_processes=1,
+        )
     return settings, args.out, args.keep
 
 
@@ -373,8 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in settings.replicas:
             fleet.scale(n, settings.cpus_per_replica)
             fleet.warm(env)
-            scaling[n] = hot["redirect"] if n == 1 else saturate(
-                f"{n} replica(s)", spec.url, "RedirectUser", settings, env)
+            scaling[n] = (
+                hot["redirect"]
+                if n == 1
+                else saturate(f"{n} replica(s)", spec.url, "RedirectUser", settings, env)
+            )
         summary = write_results(out, settings, scaling, hot, lb)
     finally:
         fleet.down()
@@ -384,12 +432,20 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("replicas", "rps", "efficiency", "p50 ms", "p99 ms", "failures"):
         table.add_column(column, justify="right")
     for n, m in sorted(scaling.items()):
-        table.add_row(str(n), f"{m.rps:.0f}", f"{summary['scaling_efficiency'][str(n)]:.2f}",
-                      f"{m.p50_ms:.0f}", f"{m.p99_ms:.0f}", str(m.failures))
+        table.add_row(
+            str(n),
+            f"{m.rps:.0f}",
+            f"{summary['scaling_efficiency'][str(n)]:.2f}",
+            f"{m.p50_ms:.0f}",
+            f"{m.p99_ms:.0f}",
+            str(m.failures),
+        )
     console.print(table)
-    console.print(f"hot-path ratio {summary['hot_path_ratio']:.3f}   "
-                  f"load-balancer overhead {summary['lb_overhead']:.3f}   "
-                  f"results in {out}")
+    console.print(
+        f"hot-path ratio {summary['hot_path_ratio']:.3f}   "
+        f"load-balancer overhead {summary['lb_overhead']:.3f}   "
+        f"results in {out}"
+    )
     return 0
 
 

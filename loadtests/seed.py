@@ -48,9 +48,16 @@ def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
             for _ in range(min(batch, count - len(slugs))):
                 slug = "b" + "".join(secrets.choice(ALPHABET) for _ in range(8))
                 rows.append(
-                    {"slug": slug, "url": f"https://example.org/articles/{slug}", "title": "",
-                     "redirect_type": 302, "disabled": False, "owner_id": user.id,
-                     "created_at": now, "updated_at": now}
+                    {
+                        "slug": slug,
+                        "url": f"https://example.org/articles/{slug}",
+                        "title": "",
+                        "redirect_type": 302,
+                        "disabled": False,
+                        "owner_id": user.id,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
             db.session.execute(insert(Link), rows)
             db.session.commit()

@@ -137,7 +137,7 @@ class LinkFleet(Flask):
     #: Carries ``X-Served-By``, ``X-Request-ID`` and the security headers.
     response_class = LinkFleetResponse
 
-    def process_response(self, response: Response) -> Response:  # type: ignore[override]
+    def process_response(self, response: Response) -> Response:
         """Stamp every response, error pages and static files included, then run hooks."""
         response = super().process_response(response)
         if isinstance(response, LinkFleetResponse):

@@ -47,8 +47,13 @@ def _create_cli_app() -> Flask:
         raise click.ClickException(str(error)) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_cli_app, add_default_commands=False,
-             load_dotenv=False, set_debug_flag=False)
+@click.group(
+    cls=FlaskGroup,
+    create_app=_create_cli_app,
+    add_default_commands=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
 def cli() -> None:
     """LinkFleet: run and manage a fleet of short-link replicas."""
 

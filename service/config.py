@@ -58,7 +58,7 @@ def normalise_database_url(url: str) -> str:
     """Check a SQLAlchemy URL and pin PostgreSQL to psycopg 3, the driver we ship."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
             f"{ENV_PREFIX}DATABASE_URL={url!r} is not a database URL "
             "(expected sqlite:///path or postgresql://user@host/db)"

@@ -10,8 +10,9 @@ from typing import Any
 
 import redis
 import sqlalchemy.exc
-from flask import Flask, Response, current_app, json, render_template, request
+from flask import Flask, Response, current_app, json, render_template, request, session
 from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -94,6 +95,14 @@ def _error_page(status: int, title: str, detail: str) -> str:
         )
 
 
+#: Redis or the database not answering: 503 + ``Retry-After``, wherever they are raised.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+)
+
+
 def handle_dependency_down(error: Exception) -> Response:
     """Redis or the database is unreachable: a 503 the client may retry, never a 500."""
     current_app.logger.warning("dependency unavailable: %s", error)
@@ -105,6 +114,14 @@ def handle_dependency_down(error: Exception) -> Response:
     return response
 
 
+def handle_csrf_error(error: CSRFError) -> Response:
+    """A form posted while Redis (the session store) is down cannot be checked against its
+    session's token: that is the outage's 503, not the visitor's 400."""
+    if getattr(session, "unavailable", False):
+        return handle_dependency_down(error)
+    return handle_http_exception(error)
+
+
 def handle_unexpected(error: Exception) -> Response:
     """Log the exception with the request id; answer like any 500."""
     current_app.logger.exception("unhandled error", exc_info=error)
@@ -114,7 +131,7 @@ def handle_unexpected(error: Exception) -> Response:
 def register_errorhandlers(app: Flask) -> None:
     """Install the handlers for every HTTP error and for anything unexpected."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(redis.ConnectionError, handle_dependency_down)
-    app.register_error_handler(redis.TimeoutError, handle_dependency_down)
-    app.register_error_handler(sqlalchemy.exc.OperationalError, handle_dependency_down)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    for error_class in DEPENDENCY_ERRORS:
+        app.register_error_handler(error_class, handle_dependency_down)
     app.register_error_handler(Exception, handle_unexpected)

@@ -153,7 +153,7 @@ def _upsert(table: str, keys: tuple[str, ...], key_types: tuple[str, ...]) -> _I
         table,
         (*keys, "visits", "bot_visits"),
         (*key_types, "integer[]", "integer[]"),
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "  # nosec B608  # our own column names
         f"visits = {table}.visits + excluded.visits, "
         f"bot_visits = {table}.bot_visits + excluded.bot_visits",
     )
@@ -201,7 +201,7 @@ class _Sql:
         head = f"INSERT INTO {insert.table} ({', '.join(insert.columns)}) "
         if self.postgresql:
             arrays = ", ".join(f"%b::{kind}" for kind in insert.types)
-            sql = f"{head}SELECT * FROM unnest({arrays}) {insert.tail}"  # noqa: S608
+            sql = f"{head}SELECT * FROM unnest({arrays}) {insert.tail}"  # noqa: S608  # nosec B608  # constants; values are bound
             params = tuple(list(column) for column in zip(*rows, strict=True))
             return self._execute(sql, params)
         returned: list[Any] = []

@@ -106,11 +106,27 @@ def _ceil(moment: datetime, step: timedelta) -> datetime:
     return floored if floored == moment else floored + step
 
 
+#: Moments a query may name; beyond them date arithmetic would overflow (year 1 or 9999).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _parse_moment(value: datetime | date | str, field: str, *, is_end: bool) -> datetime:
-    """A UTC datetime from a datetime, a date, or ISO 8601 text (naive means UTC).
+    """A UTC datetime from a datetime, a date, or ISO 8601 text (naive means UTC), between
+    :data:`EARLIEST` and :data:`LATEST`.
 
     A bare date as ``to`` means the end of that day: ``to=2026-05-31`` includes May 31.
     """
+    try:
+        moment = _read_moment(value, field, is_end=is_end)
+    except OverflowError:
+        moment = LATEST + _DAY  # refused below, like any other moment out of range
+    if not EARLIEST <= moment <= LATEST:
+        raise StatsQueryError({field: f"Use a moment between {EARLIEST.year} and {LATEST.year}."})
+    return moment
+
+
+def _read_moment(value: datetime | date | str, field: str, *, is_end: bool) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..errors import PROBLEM_JSON, problem_response
+from ..errors import DEPENDENCY_ERRORS, PROBLEM_JSON, handle_dependency_down, problem_response
 from ..extensions import db
 from ..links.services import LinkError
 
@@ -156,4 +156,8 @@ def register_problem_handlers(bp: Blueprint) -> None:
     """Make every error raised inside ``bp``'s views problem+json (call once, at import)."""
     bp.register_error_handler(HTTPException, http_problem)
     bp.register_error_handler(LinkError, link_problem)
+    # Blueprint handlers are searched (whole MRO) before the app's, so the catch-all below
+    # would turn an outage into a 500: Redis or the database down is a 503 here too.
+    for error_class in DEPENDENCY_ERRORS:
+        bp.register_error_handler(error_class, handle_dependency_down)
     bp.register_error_handler(Exception, unexpected_problem)

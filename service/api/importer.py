@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ _COLUMNS = {
     "redirecttype": "redirect_type",
     "expiresat": "expires_at",
     "maxvisits": "max_visits",
-    "password": "password",
+    "password": "password",  # nosec B105  # a column name, not a secret
 }
 # Columns other tools (and our own export) write that an import has no use for.
 _READ_ONLY_COLUMNS = {
@@ -228,6 +229,10 @@ def csv_rows(text: IO[str], report: ImportReport) -> Iterator[tuple[int, dict[st
         yield number, _from_csv(raw, tag_separator, yourls=report.format == "yourls")
 
 
+#: An integer cell; ``str.isdigit`` would also pass superscripts ("²"), which ``int`` refuses.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
 def _from_csv(raw: dict[str, Any], tag_separator: str, *, yourls: bool) -> dict[str, Any]:
     """CSV cells as the JSON types the row schema expects (bad numbers stay strings: the
     schema then reports them per field)."""
@@ -241,7 +246,7 @@ def _from_csv(raw: dict[str, Any], tag_separator: str, *, yourls: bool) -> dict[
             if value == "":
                 row[name] = None if name == "max_visits" else DEFAULT_REDIRECT_TYPE
             else:
-                row[name] = int(value) if value.lstrip("-").isdigit() else value
+                row[name] = int(value) if _INTEGER.fullmatch(value) else value
         elif name in {"slug", "expires_at", "password"}:
             row[name] = value or None
         else:
@@ -484,7 +489,7 @@ def _write_batch(owner_id: int, batch: list[tuple[int, dict[str, Any]]], update:
                 "redirect_type": DEFAULT_REDIRECT_TYPE,
                 "expires_at": None,
                 "max_visits": None,
-                "password_hash": None,
+                "password_hash": None,  # nosec B105  # no password set
                 "disabled": False,
                 "owner_id": owner_id,
                 "created_at": now,

@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import Select, or_, select
@@ -28,7 +29,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..accounts.auth import login_required
-from ..extensions import db
+from ..extensions import db, limiter
 from ..links.models import Link, Tag, link_tags
 from ..links.services import (
     LinkError,
@@ -68,6 +69,26 @@ LINK_FIELDS = (
 )
 
 
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    """Config keys read: ``DASHBOARD_CREATE_RATE_LIMIT`` (links a user may create per period
+    through the form; kept in Redis, so every replica spends from the same budget)."""
+    state.app.config.setdefault("DASHBOARD_CREATE_RATE_LIMIT", "30 per minute")
+
+
+def _create_rate_limit() -> str:
+    return str(current_app.config["DASHBOARD_CREATE_RATE_LIMIT"])
+
+
+def _per_user() -> str:
+    """One budget per account, whichever address or replica the requests come from."""
+    return f"user:{current_user.id}"
+
+
+def _link_was_created(response: BaseResponse) -> bool:
+    return response.status_code == 302
+
+
 def short_url(slug: str) -> str:
     """The public short URL: ``PUBLIC_URL`` when configured, else this request's host."""
     base = current_app.config.get("PUBLIC_URL") or request.host_url
@@ -79,7 +100,8 @@ def qr_svg(url: str) -> Markup:
     svg = segno.make_qr(url, error="m").svg_inline(
         scale=1, border=4, omitsize=True, svgclass="qr", lineclass="qr-line", dark="#1d2433"
     )
-    return Markup(svg)  # segno's own markup; the URL is encoded as modules, not as text  # noqa: S704
+    # segno's own markup; the URL is encoded as modules, not as text.
+    return Markup(svg)  # noqa: S704  # nosec B704
 
 
 @bp.context_processor
@@ -193,6 +215,13 @@ def _show_link_errors(form: LinkForm, error: LinkError) -> None:
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
+@limiter.limit(
+    _create_rate_limit,
+    key_func=_per_user,
+    methods=["POST"],
+    deduct_when=_link_was_created,
+    error_message="You created many links in a short time. Please wait a minute.",
+)
 def create() -> Page:
     """Create a link; field errors from the links service show next to the fields."""
     form = LinkForm()
@@ -276,7 +305,7 @@ def _changes(form: LinkForm, link: Link) -> dict[str, Any]:
     changes = {key: value for key, value in wanted.items() if value != current[key]}
     remove_password = getattr(form, "remove_password", None)
     if remove_password is not None and remove_password.data:
-        changes["password"] = ""
+        changes["password"] = ""  # nosec B105  # empty means "remove the password"
     elif form.password.data:
         changes["password"] = form.password.data
     return changes

@@ -73,7 +73,7 @@ class Metrics:
         """The exposition text: all workers of this replica when in multiprocess mode."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 

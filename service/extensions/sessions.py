@@ -6,29 +6,40 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, has_request_context
+from flask import request as current_request
 from flask_session.base import ServerSideSession
 from flask_session.redis import RedisSessionInterface
 
 from .redis_client import RedisClient
 
 
-class ResilientRedisSessionInterface(RedisSessionInterface):
+class ResilientRedisSessionInterface(RedisSessionInterface):  # type: ignore[misc]
     """Flask-Session's Redis interface that survives a Redis outage.
 
     Without this, a visitor with a session cookie gets a 500 before any view runs when Redis
     is down. Here the session opens empty (anonymous) and is never written back, so public
     pages and redirects keep working; views that need Redis answer 503 on their own.
+
+    The cookie is ``Secure`` whenever the request came over HTTPS (nginx's
+    ``X-Forwarded-Proto: https``, believed from the trusted proxy only, see gunicorn's
+    ``forwarded_allow_ips``), and always when ``SESSION_COOKIE_SECURE`` is set. Plain-HTTP
+    local setups keep working; behind TLS no setting can be forgotten.
     """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config["SESSION_COOKIE_SECURE"]:
+            return True
+        return has_request_context() and current_request.is_secure
 
     def open_session(self, app: Flask, request: Request) -> ServerSideSession:
         try:
-            return super().open_session(app, request)  # type: ignore[no-any-return]
+            return super().open_session(app, request)
         except redis.RedisError:
             app.logger.warning("Redis unavailable: serving the request without its session")
             session = self.session_class(sid=self._generate_sid(self.sid_length))
             session.unavailable = True
-            return session  # type: ignore[no-any-return]
+            return session
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if getattr(session, "unavailable", False):

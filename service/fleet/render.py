@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -15,7 +18,7 @@ _templates = Environment(
     loader=FileSystemLoader([str(Path(__file__).parent / "templates"), str(PROJECT_ROOT)]),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders config files, not HTML
+    autoescape=False,  # noqa: S701  # nosec B701  # renders config files, not HTML
 )
 NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -44,9 +47,28 @@ def write_redis_conf(spec: FleetSpec) -> Path:
     return path
 
 
+def _traversable_by_others(path: Path) -> bool:
+    """True when every directory above ``path`` lets other users through (``o+x``)."""
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+
+
+def nginx_temp_dir(spec: FleetSpec) -> Path:
+    """Where nginx buffers request bodies over 16 KiB (and proxied responses).
+
+    Run as root, nginx's workers are ``nobody``: a run dir below a private directory
+    (``/root/...``, pytest's ``/tmp/pytest-of-root``) would make every such body a 500. Then
+    the buffers live in a directory of their own under the system temp dir instead.
+    """
+    temp = spec.run_dir / "nginx"
+    if os.geteuid() == 0 and not _traversable_by_others(temp):
+        digest = hashlib.sha256(str(spec.run_dir).encode()).hexdigest()[:12]
+        temp = Path(tempfile.gettempdir()) / f"linkfleet-nginx-{digest}"
+    return temp
+
+
 def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> Path:
     """Render the top-level ``nginx.conf`` routing to ``routed`` (default: every replica)."""
-    temp = spec.run_dir / "nginx"
+    temp = nginx_temp_dir(spec)
     worker_user = ""
     for name in NGINX_TEMP_DIRS:
         (temp / name).mkdir(parents=True, exist_ok=True)
@@ -66,6 +88,8 @@ def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> P
             replicas=list((spec.replicas if routed is None else routed).items()),
             bind_host=spec.bind_host,
             port=spec.port,
+            client_timeout=os.environ.get("LINKFLEET_NGINX_CLIENT_TIMEOUT", "15s"),
+            max_inflight=int(os.environ.get("LINKFLEET_NGINX_MAX_INFLIGHT", "2048")),
         )
     )
     return path

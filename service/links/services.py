@@ -367,7 +367,7 @@ def _clean_password(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError({"password": "The password must be text."})
+        raise ValidationError({"password": "The password must be text."})  # nosec B105  # a message
     if len(value) > MAX_PASSWORD_LENGTH:
         raise ValidationError({"password": f"Use at most {MAX_PASSWORD_LENGTH} characters."})
     return value

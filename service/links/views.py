@@ -33,7 +33,7 @@ NOT_FOUND = "There is no short link at this address."
 EXPIRED = "This short link has expired."
 USED_UP = "This short link has reached its visit limit."
 UNCHECKABLE = "This link has a visit limit that cannot be checked right now; try again shortly."
-WRONG_PASSWORD = "That password is not right."  # noqa: S105 (a message, not a secret)
+WRONG_PASSWORD = "That password is not right."  # noqa: S105  # nosec B105  # a message, not a secret
 
 _PERMANENT = frozenset({301, 308})
 

@@ -82,6 +82,11 @@ class TcpProxy:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # close() alone does not end a connection whose pump thread is blocked in
+                # recv() on it: the kernel keeps it open, and the database keeps that
+                # session's transaction and locks. shutdown() wakes the pump and ends it.
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 sock.close()  # linger 0: an RST, as from a crashed server
 
     def restore(self) -> None:

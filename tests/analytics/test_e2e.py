@@ -31,6 +31,7 @@ from service.links.models import Link
 from service.links.services import create_link
 from tests.conftest import wait_until
 from tests.e2e.conftest import Fleet, fleet_env
+from tests.reliability import record
 
 pytestmark = pytest.mark.e2e
 
@@ -239,6 +240,13 @@ def test_kill_9_of_a_replica_serving_redirects_loses_no_click(fleet: Fleet, owne
     time.sleep(3)  # late duplicates, if any, would arrive now
     counts = owner.referrer_counts(link_id)
     retried = _retried_requests(fleet.spec.log_dir / "nginx-access.log", "crash")
+    record(
+        "kill-9-replica-serving-redirects",
+        sent=len(outcomes),
+        failed=len(outcomes) - len(redirected),
+        lost=len(expected - set(counts)),
+        counted_twice_after_nginx_retry=sum(1 for count in counts.values() if count == 2),
+    )
     assert set(counts) == expected, "a click was counted that no client asked for"
     doubled = {host for host, count in counts.items() if count != 1}
     assert all(counts[host] == 2 for host in doubled)

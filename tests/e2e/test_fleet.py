@@ -13,6 +13,7 @@ import requests
 from service.fleet.supervisor import Supervisor
 from tests.conftest import wait_until
 from tests.e2e.conftest import Fleet, RequestLoop
+from tests.reliability import record
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +64,7 @@ def test_kill_9_of_a_replica_fails_no_request(fleet: Fleet) -> None:
             "supervisord did not restart replica-1",
         )
         time.sleep(2)
+    record("kill-9-replica", sent=sum(loop.outcomes.values()), failed=loop.failures, lost=None)
     assert loop.failures == 0, loop.outcomes
     assert loop.outcomes["200"] > 100
 
@@ -76,6 +78,7 @@ def test_scaling_2_3_1_2_fails_no_request(fleet: Fleet) -> None:
         assert set(fleet.spec.replicas) == {"replica-1"}
         time.sleep(1)
         fleet.cli("fleet", "scale", "2")
+    record("scale-2-3-1-2", sent=sum(loop.outcomes.values()), failed=loop.failures, lost=None)
     assert loop.failures == 0, loop.outcomes
     assert loop.served_by["replica-3"] > 0, "the added replica never served"
     processes = set(Supervisor(fleet.spec).processes())
@@ -148,6 +151,13 @@ def test_rolling_restart_under_get_and_post_load_fails_nothing(
         result = fleet.cli("fleet", "restart")
     assert "Restarted 2 replicas" in result.stdout
     after = {name: supervisor.processes()[name]["pid"] for name in fleet.spec.replicas}
+    record(
+        "rolling-restart",
+        sent=sum(loop.outcomes.values()),
+        failed=loop.failures,
+        lost=None,
+        posts_created=loop.outcomes["POST 201"],
+    )
     assert all(after[name] != before[name] for name in before), "a replica was not restarted"
     assert loop.failures == 0, loop.outcomes
     assert loop.outcomes["POST 201"] > 10
