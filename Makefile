@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: help up down status scale restart test lint bench loadtest system-deps test-deps venv clean compose-test
+.PHONY: help up down status scale restart test lint bench loadtest system-deps bench-deps test-deps venv clean compose-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,11 @@ system-deps: ## apt-get install nginx and redis-server when absent
 	   $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing; \
 	 fi
 
-test-deps: system-deps ## Also Debian's Chromium for the browser tests
+bench-deps: system-deps ## Also wrk, the load generator of the nginx capacity probe
+	@command -v wrk >/dev/null || { echo "Installing wrk with apt ..."; \
+	  $(APT) update -qq && $(APT) install -y -qq wrk; }
+
+test-deps: bench-deps ## Also Debian's Chromium for the browser tests
 	@[ -x /usr/bin/chromium ] || { echo "Installing chromium with apt ..."; \
 	  $(APT) update -qq && $(APT) install -y -qq chromium; }
 
@@ -62,13 +66,13 @@ test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite,
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
 
-bench: system-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
+bench: bench-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
 	$(BIN)/python loadtests/scaling.py $(BENCH_ARGS)
 
 loadtest: $(STAMP) ## Locust web UI on http://127.0.0.1:8089 against the running fleet (make up first)
-	$(BIN)/python loadtests/seed.py --links 10000
-	$(BIN)/locust -f loadtests/locustfile.py --host http://127.0.0.1:$${LINKFLEET_PORT:-8080} \
-	  --web-host 127.0.0.1 --web-port 8089 MixedUser
+	$(BIN)/python loadtests/seed.py --links 10000 --env-file .run/bench.env
+	source .run/bench.env && $(BIN)/locust -f loadtests/locustfile.py \
+	  --host http://127.0.0.1:$${LINKFLEET_PORT:-8080} --web-host 127.0.0.1 --web-port 8089 MixedUser
 
 compose-test: $(STAMP) ## docker-compose.yml for real with podman: 3 replicas, scale to 5, Locust (root)
 	$(BIN)/python deploy/compose_test.py

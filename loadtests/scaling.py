@@ -4,7 +4,11 @@ In one run, on a private fleet (temp dir, free ports) it measures, each as a rat
   * scaling efficiency  rps(N) / (N * rps(1))  for N in --replicas, every replica in its own
                         cgroup with the same CPU quota (nginx, Redis and Locust outside);
   * hot-path ratio      cached redirect rps / bare endpoint (/healthz) rps, one replica;
-  * load-balancer cost  1 - rps through nginx / rps direct to the replica, one replica.
+  * load-balancer cost  1 - rps through nginx / rps direct to the replica, one replica;
+  * capacity per core   redirects per CPU-second of one nginx worker and click events per
+                        CPU-second of Redis (loadtests/capacity.py), and the analytics worker's
+                        events/s against the fleet's highest redirect rate; from these, the
+                        replica count at which nginx or Redis would become the bottleneck.
 For each point it steps Locust users until throughput stops rising, then measures the steady
 state --repeats times and keeps the median. Results go to loadtests/results/.
 """
@@ -33,7 +37,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtests.capacity import NginxCapacity, RedisCapacity, nginx_capacity
 from loadtests.cgroups import CpuQuota, is_v2
+from loadtests.worker_bench import measure as measure_worker
 
 console = Console()
 
@@ -59,6 +65,8 @@ class Settings:
     user_steps: list[int]
     links: int
     locust_processes: int
+    capacity_seconds: int
+    worker_events: int
 
 
 def run_locust(
@@ -175,7 +183,8 @@ class BenchFleet:
 
         control.up(self.run_dir, replicas, None, lambda line: console.log(line.strip()))
 
-    def scale(self, replicas: int, cpus: float) -> None:
+    def scale(self, replicas: int, cpus: float | None) -> None:
+        """``replicas`` replicas, each under a quota of ``cpus`` (None: no quota at all)."""
         from service.fleet import control
         from service.fleet.supervisor import Supervisor
 
@@ -183,8 +192,10 @@ class BenchFleet:
         spec = self.spec
         processes = Supervisor(spec).processes()
         for name in list(self.quotas):
-            if name not in spec.replicas:
+            if name not in spec.replicas or cpus is None:
                 self.quotas.pop(name).remove()
+        if cpus is None:
+            return
         for name in spec.replicas:
             quota = self.quotas.get(name) or CpuQuota(f"linkfleet-bench/{name}", cpus)
             quota.add_tree(int(processes[name]["pid"]))
@@ -226,23 +237,49 @@ def machine() -> dict[str, Any]:
             return "missing"
         return (out.stdout or out.stderr).strip().splitlines()[0]
 
-    import flask
-    import gevent
-    import gunicorn
-    import locust
+    from importlib.metadata import version as package_version
 
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "flask": flask.__version__ if hasattr(flask, "__version__") else "3",
-        "gunicorn": gunicorn.__version__,
-        "gevent": gevent.__version__,
-        "locust": locust.__version__,
+        **{name: package_version(name) for name in ("flask", "gunicorn", "gevent", "locust")},
         "nginx": version("nginx", "-v"),
         "redis": version("redis-server", "--version"),
         "cgroup": "v2" if is_v2() else "v1",
+    }
+
+
+@dataclass
+class Capacity:
+    nginx: NginxCapacity
+    redis: RedisCapacity
+    worker: dict[str, Any]
+    #: The fleet as `make up` runs it (2 replicas, no CPU quota): its highest redirect rate.
+    fleet_max: Measurement
+
+
+def project(
+    settings: Settings, scaling: dict[int, Measurement], capacity: Capacity
+) -> dict[str, Any]:
+    """Where nginx and Redis stop keeping up, in replicas of one full core each."""
+    one = scaling[min(scaling)]
+    replica_per_core = one.rps / (min(scaling) * settings.cpus_per_replica)
+    fleet_max = capacity.fleet_max.rps
+    return {
+        "replica_redirects_per_core_second": round(replica_per_core),
+        "nginx_redirects_per_core_second": capacity.nginx.requests_per_cpu_second,
+        "redis_events_per_core_second": capacity.redis.events_per_cpu_second,
+        "replicas_per_nginx_core": round(
+            capacity.nginx.requests_per_cpu_second / replica_per_core, 1
+        ),
+        "replicas_per_redis_core": round(
+            capacity.redis.events_per_cpu_second / replica_per_core, 1
+        ),
+        "fleet_max_redirects_per_second": round(fleet_max),
+        "worker_events_per_second": capacity.worker["events_per_second"],
+        "worker_headroom": round(capacity.worker["events_per_second"] / fleet_max, 2),
     }
 
 
@@ -252,6 +289,7 @@ def write_results(
     scaling: dict[int, Measurement],
     hot: dict[str, Measurement],
     lb: dict[str, Measurement],
+    capacity: Capacity,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     base = scaling[min(scaling)]
@@ -268,6 +306,8 @@ def write_results(
         "scaling": {str(n): asdict(m) for n, m in scaling.items()},
         "hot_path": {k: asdict(m) for k, m in hot.items()},
         "load_balancer": {k: asdict(m) for k, m in lb.items()},
+        "capacity": asdict(capacity),
+        "projection": (projection := project(settings, scaling, capacity)),
         "failures": sum(m.failures for m in [*scaling.values(), *hot.values(), *lb.values()]),
         "settings": asdict(settings),
         "machine": machine(),
@@ -298,6 +338,25 @@ def write_results(
         f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "  # noqa: RUF001
         f"**{summary['lb_overhead']:.3f}** ({lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
         f"- failed requests in the whole run: {summary['failures']}",
+        "",
+        "## Capacity per core and projection",
+        "",
+        "| component | work per CPU-second | replicas (1 core each) one core carries |",
+        "| --- | ---: | ---: |",
+        f"| replica (gunicorn + gevent + Flask) | "
+        f"{projection['replica_redirects_per_core_second']:,} redirects | 1 |",
+        f"| nginx worker, our nginx.conf | "
+        f"{projection['nginx_redirects_per_core_second']:,} redirects | "
+        f"{projection['replicas_per_nginx_core']} |",
+        f"| Redis, click events (XADD + XREADGROUP + XACK) | "
+        f"{projection['redis_events_per_core_second']:,} events | "
+        f"{projection['replicas_per_redis_core']} |",
+        "",
+        f"- analytics worker (one process, {capacity.worker['database']}): "
+        f"{projection['worker_events_per_second']:,} events/s = "
+        f"**{projection['worker_headroom']}×** the fleet's highest redirect rate "  # noqa: RUF001
+        f"({projection['fleet_max_redirects_per_second']:,} rps: 2 replicas without quota, "
+        "Locust on the same 2 cores)",
         "",
         "![throughput](throughput.png)",
         "![latency](latency.png)",
@@ -372,6 +431,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
         user_steps=[8, 16, 32, 64, 128],
         links=args.links,
         locust_processes=args.locust_processes,
+        capacity_seconds=10,
+        worker_events=100_000,
     )
     if args.quick:
         settings = Settings(
@@ -383,6 +444,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
             user_steps=[16, 32],
             links=500,
             locust_processes=1,
+            capacity_seconds=2,
+            worker_events=10_000,
         )
     return settings, args.out, args.keep
 
@@ -423,11 +486,26 @@ def main(argv: list[str] | None = None) -> int:
                 if n == 1
                 else saturate(f"{n} replica(s)", spec.url, "RedirectUser", settings, env)
             )
-        summary = write_results(out, settings, scaling, hot, lb)
+        fleet.scale(2, None)
+        fleet.warm(env)
+        fleet_max = saturate(
+            "fleet max: 2 replicas, no quota", spec.url, "RedirectUser", settings, env
+        )
     finally:
         fleet.down()
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+    console.log("capacity: one nginx worker proxying to a static upstream (wrk) ...")
+    nginx = nginx_capacity(settings.capacity_seconds)
+    console.log(f"nginx: {nginx.requests_per_cpu_second:,} redirects per CPU-second")
+    console.log(f"capacity: analytics worker draining {settings.worker_events:,} events ...")
+    worker, redis_cost = measure_worker(settings.worker_events, settings.links, 1000)
+    console.log(
+        f"worker: {worker['events_per_second']:,} events/s; "
+        f"Redis: {redis_cost.events_per_cpu_second:,} events per CPU-second"
+    )
+    capacity = Capacity(nginx, redis_cost, worker, fleet_max)
+    summary = write_results(out, settings, scaling, hot, lb, capacity)
     table = Table(title=f"LinkFleet scaling ({time.monotonic() - started:.0f} s)")
     for column in ("replicas", "rps", "efficiency", "p50 ms", "p99 ms", "failures"):
         table.add_column(column, justify="right")
@@ -441,9 +519,13 @@ def main(argv: list[str] | None = None) -> int:
             str(m.failures),
         )
     console.print(table)
+    projection = summary["projection"]
     console.print(
         f"hot-path ratio {summary['hot_path_ratio']:.3f}   "
         f"load-balancer overhead {summary['lb_overhead']:.3f}   "
+        f"worker headroom {projection['worker_headroom']}x   "
+        f"replicas per nginx core {projection['replicas_per_nginx_core']}   "
+        f"per Redis core {projection['replicas_per_redis_core']}\n"
         f"results in {out}"
     )
     return 0

@@ -2,6 +2,8 @@
 
 Runs against the database the fleet in LINKFLEET_RUN_DIR (default .run/) uses. Links are
 inserted in bulk through SQLAlchemy Core: seeding 10,000 links takes about a second.
+With --env-file it also creates a read-write API key for the bench user and writes the
+settings ``MixedUser`` reads (slugs file, API key, dashboard account) as shell exports.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from dotenv import load_dotenv
 from sqlalchemy import insert, select
 
 from service import create_app
+from service.accounts.services import create_user, find_user
+from service.api.keys import create_api_key
 from service.config import default_run_dir
 from service.extensions import db
 from service.extensions.types import utcnow
-from service.models import Link, User
-from service.passwords import hash_password
+from service.models import Link
 
 ALPHABET = string.ascii_letters + string.digits
-BENCH_EMAIL = "bench@linkfleet.test"
+#: A deliverable-looking address: sign-in refuses special-use domains such as ``.test``.
+BENCH_EMAIL = "bench@example.com"
 BENCH_PASSWORD = "bench-password-123"  # noqa: S105 - a local benchmark account
 
 
@@ -31,11 +35,7 @@ def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
     load_dotenv(default_run_dir() / "linkfleet.env", override=False)
     app = create_app()
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == BENCH_EMAIL))
-        if user is None:
-            user = User(email=BENCH_EMAIL, password_hash=hash_password(BENCH_PASSWORD))
-            db.session.add(user)
-            db.session.commit()
+        user = find_user(BENCH_EMAIL) or create_user(BENCH_EMAIL, BENCH_PASSWORD)
         existing = list(
             db.session.scalars(
                 select(Link.slug).where(Link.owner_id == user.id, Link.slug.like("b%"))
@@ -67,14 +67,34 @@ def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
     return slugs
 
 
+def write_locust_env(env_file: Path, slugs_file: Path) -> None:
+    """A fresh API key for the bench user, and every MixedUser setting as shell exports."""
+    app = create_app()
+    with app.app_context():
+        user = find_user(BENCH_EMAIL)
+        assert user is not None, "seed() creates the bench user first"
+        _, key = create_api_key(user.id, "locust")
+    env_file.write_text(
+        f"export LINKFLEET_BENCH_SLUGS={slugs_file}\n"
+        f"export LINKFLEET_BENCH_API_KEY={key}\n"
+        f"export LINKFLEET_BENCH_EMAIL={BENCH_EMAIL}\n"
+        f"export LINKFLEET_BENCH_PASSWORD={BENCH_PASSWORD}\n"
+    )
+    env_file.chmod(0o600)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--links", type=int, default=10_000, help="how many links (10,000)")
     parser.add_argument("--slugs-file", type=Path, default=default_run_dir() / "bench-slugs.txt")
+    parser.add_argument("--env-file", type=Path, help="also write Locust's settings here")
     args = parser.parse_args()
     slugs = seed(args.links, args.slugs_file)
     print(f"{len(slugs)} links seeded; slugs in {args.slugs_file}")
     print(f"dashboard account: {BENCH_EMAIL} / {BENCH_PASSWORD}")
+    if args.env_file:
+        write_locust_env(args.env_file, args.slugs_file)
+        print(f"Locust settings (with a new API key) in {args.env_file}")
 
 
 if __name__ == "__main__":

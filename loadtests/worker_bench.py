@@ -8,7 +8,7 @@ exactly once. Prints the figure (and a JSON line with --json).
 
 By default it runs on its own: a private redis-server on a free port and a SQLite file in a
 temp dir. --database-url postgresql://... uses a temporary schema in that database instead;
---redis-url uses an existing Redis (a private stream name; deleted afterwards).
+It also reports what the events cost that Redis, in events per Redis CPU-second.
 
     .venv/bin/python loadtests/worker_bench.py --events 100000
 """
@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtests.capacity import RedisCapacity, redis_capacity, redis_counters
 from service import create_app
 from service.analytics.models import HourlyVisits
 from service.analytics.worker import Worker, WorkerSettings, redis_for_worker
@@ -229,6 +231,18 @@ def bench(
     }
 
 
+def measure(
+    events: int, links: int, batch_size: int, database_url: str | None = None
+) -> tuple[dict[str, Any], RedisCapacity]:
+    """The worker benchmark on a private Redis, with what the events cost that Redis."""
+    with tempfile.TemporaryDirectory(prefix="linkfleet-worker-bench-") as tmp:
+        workdir = Path(tmp)
+        with database(database_url, workdir) as db_config, private_redis(workdir) as url:
+            before = redis_counters(url)
+            result = bench(events, links, batch_size, url, db_config)
+            return result, redis_capacity(events, before, redis_counters(url))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000, help="events to drain (50,000)")
@@ -237,24 +251,17 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=1000, help="worker batch size (1000)")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a temp SQLite file)")
-    parser.add_argument("--redis-url", help="an existing Redis (default: a private one)")
     parser.add_argument("--json", action="store_true", help="also print the result as JSON")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="linkfleet-worker-bench-") as tmp:
-        workdir = Path(tmp)
-        with database(args.database_url, workdir) as db_config:
-            if args.redis_url:
-                result = bench(args.events, args.links, args.batch_size, args.redis_url, db_config)
-            else:
-                with private_redis(workdir) as url:
-                    result = bench(args.events, args.links, args.batch_size, url, db_config)
+    result, redis_cost = measure(args.events, args.links, args.batch_size, args.database_url)
     print(
         f"worker throughput: {result['events_per_second']:,} events/s "
         f"({result['events']:,} events in {result['seconds']} s, {result['database']}, "
-        f"batches of {result['batch_size']})"
+        f"batches of {result['batch_size']}); Redis: "
+        f"{redis_cost.events_per_cpu_second:,} events per CPU-second"
     )
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "redis": asdict(redis_cost)}))
 
 
 if __name__ == "__main__":

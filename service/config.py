@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -119,6 +120,9 @@ class Settings:
     analytics_country_header: str = ""
     #: Port of the ``linkfleet worker`` Prometheus endpoint; 0 turns it off.
     analytics_worker_metrics_port: int = 0
+    #: Per-API-key budgets shared by every replica (Flask-Limiter notation).
+    api_read_rate_limit: str = "600 per minute"
+    api_write_rate_limit: str = "120 per minute"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -165,6 +169,14 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}SESSION_LIFETIME_DAYS must be at least 1")
         if not 0 <= self.analytics_worker_metrics_port <= 65535:
             raise ConfigError(f"{ENV_PREFIX}ANALYTICS_WORKER_METRICS_PORT must be 0 to 65535")
+        for name in ("api_read_rate_limit", "api_write_rate_limit"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()}={getattr(self, name)!r} is not a rate limit "
+                    "such as '600 per minute'"
+                ) from None
 
     def to_flask(self) -> dict[str, Any]:
         """The Flask config keys these settings stand for."""
@@ -189,6 +201,8 @@ class Settings:
             "ANALYTICS_CAPTURE_COUNTRY": self.analytics_capture_country,
             "ANALYTICS_COUNTRY_HEADER": self.analytics_country_header,
             "ANALYTICS_WORKER_METRICS_PORT": self.analytics_worker_metrics_port,
+            "API_READ_RATE_LIMIT": self.api_read_rate_limit,
+            "API_WRITE_RATE_LIMIT": self.api_write_rate_limit,
         }
 
 

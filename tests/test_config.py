@@ -50,6 +50,7 @@ def test_postgres_urls_use_psycopg3() -> None:
         ("SESSION_LIFETIME_DAYS", "ten", "is not an integer"),
         ("SESSION_LIFETIME_DAYS", "0", "at least 1"),
         ("SIGNUP", "sometimes", "must be open or closed"),
+        ("API_WRITE_RATE_LIMIT", "lots", "is not a rate limit"),
     ],
 )
 def test_bad_values_are_one_line_errors(variable: str, value: str, message: str) -> None:
@@ -72,3 +73,11 @@ def test_environment_is_read_by_build_config(monkeypatch: pytest.MonkeyPatch) ->
     config = build_config({"REPLICA_NAME": "override"})
     assert config["SECRET_KEY"] == "from-env"
     assert config["REPLICA_NAME"] == "override"
+
+
+def test_api_key_budgets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINKFLEET_API_READ_RATE_LIMIT", "6000 per minute")
+    monkeypatch.setenv("LINKFLEET_API_WRITE_RATE_LIMIT", "50 per second")
+    config = build_config({"TESTING": True})
+    assert config["API_READ_RATE_LIMIT"] == "6000 per minute"
+    assert config["API_WRITE_RATE_LIMIT"] == "50 per second"

@@ -1,4 +1,4 @@
-"""The curl and Python examples of ``docs/API.md``, run exactly as written against a live server."""
+"""The README's API examples (curl and Python), run as written against a live server."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ import requests
 
 from tests.api.conftest import Account
 
-API_MD = Path(__file__).resolve().parents[2] / "docs" / "API.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = "## Using the API\n"
 
 
 def blocks(language: str) -> list[str]:
-    text = API_MD.read_text()
-    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+    """The ``language`` code blocks of the README's API section."""
+    text = README.read_text()
+    assert SECTION in text, "the README lost its API examples"
+    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
 
 
 def environment(live_server: str, key: str) -> dict[str, str]:
