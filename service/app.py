@@ -10,8 +10,13 @@ import ipaddress
 import re
 import uuid
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from flask import Flask, Request, Response, current_app, request
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+    from werkzeug.datastructures import Headers
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
@@ -117,6 +122,16 @@ class LinkFleetResponse(Response):
     )
     #: Only sent over HTTPS, where it cannot lock plain-HTTP local setups out.
     hsts_header = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    #: A ``Location`` already in URI form, sent as is. werkzeug re-encodes a ``Location``
+    #: header (IRI to URI, IDNA) on every response; the redirect hot path sets this instead,
+    #: with its target encoded once when the link entered the cache.
+    uri_location: str | None = None
+
+    def get_wsgi_headers(self, environ: WSGIEnvironment) -> Headers:
+        headers = super().get_wsgi_headers(environ)
+        if self.uri_location is not None:
+            headers["Location"] = self.uri_location
+        return headers
 
     def stamp(self, *, served_by: str, request_id: str, secure: bool) -> None:
         """Add the fleet headers; cheap enough for the redirect hot path."""

@@ -159,7 +159,7 @@ def _redirect(record: LinkRecord, status: int | None = None) -> Response:
     """A bare redirect response: no body to render, caching headers chosen per link."""
     code = status or record.redirect_type
     response = current_app.response_class(status=code)
-    response.headers["Location"] = record.url
+    response.uri_location = record.location  # type: ignore[attr-defined]
     unconditional = record.expires_at is None and record.max_visits is None
     if code in _PERMANENT and unconditional and not record.has_password:
         # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,21 @@ def test_tests_without_a_spool_dir_capture_nothing(bare_app: Flask) -> None:
     state = analytics.state_of(bare_app)
     assert state is not None
     assert not state.enabled
+
+
+def test_a_forked_process_draws_its_own_event_ids() -> None:
+    """gunicorn forks its workers: a child must not repeat its parent's id sequence."""
+    from service.analytics.capture import _event_ids
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave without running pytest's exit
+        os.write(write_end, _event_ids.next().encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    parent_id = _event_ids.next()
+    assert re.fullmatch(r"[0-9a-f]{32}", child_id)
+    assert child_id[:16] != parent_id[:16]
