@@ -7,12 +7,14 @@ cgroup v1 (``/sys/fs/cgroup/cpu/<group>/cpu.cfs_quota_us``) as on this machine, 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: A short CFS period: a 0.25-CPU replica runs 2.5 ms of every 10 ms instead of 25 ms of
 #: every 100 ms, so throttling shows as throughput, not as 75 ms stalls in the latency tail.
 PERIOD_US = 10_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def is_v2() -> bool:
@@ -68,6 +70,17 @@ class CpuQuota:
                 (self.path / "cgroup.procs").write_text(str(member))
             except ProcessLookupError:
                 continue
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the group's current processes."""
+        total = 0
+        for pid in (self.path / "cgroup.procs").read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            total += int(fields[11]) + int(fields[12])
+        return total / CLOCK_TICKS
 
     def throttled_seconds(self) -> float:
         for line in (self.path / "cpu.stat").read_text().splitlines():

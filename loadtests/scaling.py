@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.client
 import json
 import os
 import platform
@@ -26,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,8 @@ class Measurement:
     p99_ms: float
     requests: int
     failures: int
+    #: CPU the replicas used over what their quotas allowed (1.0: every replica saturated).
+    quota_use: float | None = None
 
 
 @dataclass
@@ -69,90 +74,102 @@ class Settings:
     worker_events: int
 
 
-def run_locust(
-    host: str, user_class: str, users: int, seconds: int, env: dict[str, str], processes: int
-) -> Measurement:
-    """One headless Locust run; statistics are reset once all users are spawned."""
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = Path(tmp) / "run"
-        command = [
-            str(Path(sys.executable).parent / "locust"),
-            "-f",
-            str(HERE / "locustfile.py"),
-            "--headless",
-            "--host",
-            host,
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "--run-time",
-            f"{seconds}s",
-            "--reset-stats",
-            "--csv",
-            str(prefix),
-            "--only-summary",
-            "--loglevel",
-            "ERROR",
-            "--stop-timeout",
-            "2",
+class Load:
+    """Runs Locust against the bench fleet and reads what the replicas' CPU did meanwhile."""
+
+    def __init__(self, settings: Settings, env: dict[str, str], fleet: BenchFleet) -> None:
+        self.settings = settings
+        self.env = env
+        self.fleet = fleet
+
+    def run(self, host: str, user_class: str, users: int, seconds: int) -> Measurement:
+        """One headless Locust run; statistics are reset once all users are spawned."""
+        quota = self.fleet.quota_cpus()
+        cpu_before = self.fleet.replica_cpu_seconds()
+        with tempfile.TemporaryDirectory() as tmp:
+            prefix = Path(tmp) / "run"
+            command = [
+                str(Path(sys.executable).parent / "locust"),
+                "-f", str(HERE / "locustfile.py"), "--headless", "--host", host,
+                "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s",
+                "--reset-stats", "--csv", str(prefix), "--only-summary",
+                "--loglevel", "ERROR", "--stop-timeout", "2",
+            ]  # fmt: skip
+            if self.settings.locust_processes > 1:
+                command += ["--processes", str(self.settings.locust_processes)]
+            command.append(user_class)
+            subprocess.run(
+                command, env=self.env, capture_output=True, text=True, check=False,
+                timeout=seconds + 60,
+            )  # fmt: skip
+            stats_file = prefix.with_name("run_stats.csv")
+            if not stats_file.exists():
+                raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
+            with stats_file.open() as handle:
+                row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+        used = self.fleet.replica_cpu_seconds() - cpu_before
+        return Measurement(
+            users=users,
+            rps=float(row["Requests/s"]),
+            p50_ms=float(row["50%"] or 0),
+            p95_ms=float(row["95%"] or 0),
+            p99_ms=float(row["99%"] or 0),
+            requests=int(row["Request Count"]),
+            failures=int(row["Failure Count"]),
+            quota_use=round(used / (quota * seconds), 3) if quota else None,
+        )
+
+    def find_users(self, label: str, host: str, user_class: str) -> int:
+        """Step the users until throughput stops rising (by 3%): the saturating count."""
+        best: Measurement | None = None
+        for users in self.settings.user_steps:
+            step = self.run(host, user_class, users, self.settings.step_seconds)
+            console.log(
+                f"{label}: {users:>4} users -> {step.rps:8.0f} rps p99 {step.p99_ms:.0f} ms"
+            )
+            if best is not None and step.rps < best.rps * 1.03:
+                break  # saturated: more users only add queueing
+            if best is None or step.rps > best.rps:
+                best = step
+        assert best is not None
+        return best.users
+
+    def saturate(self, label: str, host: str, user_class: str) -> Measurement:
+        """The median of --repeats runs at the saturating user count."""
+        users = self.find_users(label, host, user_class)
+        runs = [
+            self.run(host, user_class, users, self.settings.measure_seconds)
+            for _ in range(self.settings.repeats)
         ]
-        if processes > 1:
-            command += ["--processes", str(processes)]
-        command.append(user_class)
-        subprocess.run(
-            command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
-        )
-        stats_file = prefix.with_name("run_stats.csv")
-        if not stats_file.exists():
-            raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
-        with stats_file.open() as handle:
-            row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-    return Measurement(
-        users=users,
-        rps=float(row["Requests/s"]),
-        p50_ms=float(row["50%"] or 0),
-        p95_ms=float(row["95%"] or 0),
-        p99_ms=float(row["99%"] or 0),
-        requests=int(row["Request Count"]),
-        failures=int(row["Failure Count"]),
-    )
+        return summarise(label, runs)
+
+    def compare(self, series: dict[str, tuple[str, str]], users: int) -> dict[str, Measurement]:
+        """Several (host, user class) series at the same users, their runs interleaved
+        (A B C A B C ...), so that drift in the machine's speed hits every series alike."""
+        runs: dict[str, list[Measurement]] = {name: [] for name in series}
+        for _ in range(self.settings.repeats):
+            for name, (host, user_class) in series.items():
+                runs[name].append(self.run(host, user_class, users, self.settings.measure_seconds))
+        return {name: summarise(name, measured) for name, measured in runs.items()}
 
 
-def saturate(
-    label: str, host: str, user_class: str, settings: Settings, env: dict[str, str]
-) -> Measurement:
-    """Step users until throughput stops rising, then the median of --repeats runs there."""
-    best: Measurement | None = None
-    for users in settings.user_steps:
-        step = run_locust(
-            host, user_class, users, settings.step_seconds, env, settings.locust_processes
-        )
-        console.log(f"{label}: {users:>4} users -> {step.rps:8.0f} rps p99 {step.p99_ms:.0f} ms")
-        if best is not None and step.rps < best.rps * 1.03:
-            break  # saturated: more users only add queueing
-        if best is None or step.rps > best.rps:
-            best = step
-    assert best is not None
-    runs = [
-        run_locust(
-            host, user_class, best.users, settings.measure_seconds, env, settings.locust_processes
-        )
-        for _ in range(settings.repeats)
-    ]
-    median = sorted(runs, key=lambda m: m.rps)[len(runs) // 2]
+def summarise(label: str, runs: list[Measurement]) -> Measurement:
+    """Medians of the runs (failures and requests summed)."""
+    uses = [m.quota_use for m in runs if m.quota_use is not None]
     result = Measurement(
-        users=best.users,
+        users=runs[0].users,
         rps=statistics.median(m.rps for m in runs),
         p50_ms=statistics.median(m.p50_ms for m in runs),
         p95_ms=statistics.median(m.p95_ms for m in runs),
         p99_ms=statistics.median(m.p99_ms for m in runs),
         requests=sum(m.requests for m in runs),
         failures=sum(m.failures for m in runs),
+        quota_use=statistics.median(uses) if uses else None,
     )
+    use = f", replicas used {result.quota_use:.0%} of their quota" if result.quota_use else ""
     console.log(
-        f"[bold]{label}[/]: {result.rps:.0f} rps at {best.users} users "
-        f"(runs: {', '.join(f'{m.rps:.0f}' for m in runs)}; median run {median.rps:.0f})"
+        f"[bold]{label}[/]: {result.rps:.0f} rps at {result.users} users "
+        f"(runs: {', '.join(f'{m.rps:.0f}' for m in runs)}{use})"
     )
     return result
 
@@ -177,6 +194,7 @@ class BenchFleet:
         os.environ.pop("LINKFLEET_REDIS_URL", None)
         os.environ.pop("LINKFLEET_DATABASE_URL", None)
         self.quotas: dict[str, CpuQuota] = {}
+        self.slugs_file = run_dir / "bench-slugs.txt"
 
     def up(self, replicas: int) -> None:
         from service.fleet import control
@@ -184,22 +202,35 @@ class BenchFleet:
         control.up(self.run_dir, replicas, None, lambda line: console.log(line.strip()))
 
     def scale(self, replicas: int, cpus: float | None) -> None:
-        """``replicas`` replicas, each under a quota of ``cpus`` (None: no quota at all)."""
+        """``replicas`` replicas, each under a quota of ``cpus`` (None: no quota at all).
+
+        A replica that is new is warmed before its quota applies (see :meth:`warm`).
+        """
         from service.fleet import control
         from service.fleet.supervisor import Supervisor
 
         control.scale(self.run_dir, replicas, lambda line: console.log(line.strip()))
         spec = self.spec
-        processes = Supervisor(spec).processes()
         for name in list(self.quotas):
             if name not in spec.replicas or cpus is None:
                 self.quotas.pop(name).remove()
         if cpus is None:
             return
+        processes = Supervisor(spec).processes()
         for name in spec.replicas:
-            quota = self.quotas.get(name) or CpuQuota(f"linkfleet-bench/{name}", cpus)
-            quota.add_tree(int(processes[name]["pid"]))
-            self.quotas[name] = quota
+            if name not in self.quotas:
+                self.warm(name)
+                quota = CpuQuota(f"linkfleet-bench/{name}", cpus)
+                quota.add_tree(int(processes[name]["pid"]))
+                self.quotas[name] = quota
+
+    def quota_cpus(self) -> float:
+        """The CPUs all replica quotas allow together (0 without quotas)."""
+        return sum(quota.cpus for quota in self.quotas.values())
+
+    def replica_cpu_seconds(self) -> float:
+        """CPU seconds used so far by the processes of every quota'd replica."""
+        return sum(quota.cpu_seconds() for quota in self.quotas.values())
 
     @property
     def spec(self) -> Any:
@@ -209,11 +240,29 @@ class BenchFleet:
         assert spec is not None
         return spec
 
-    def warm(self, env: dict[str, str]) -> None:
-        """Every link once through every replica: the L1 caches hold the whole set."""
-        for name, port in self.spec.replicas.items():
-            run_locust(f"http://127.0.0.1:{port}", "RedirectUser", 16, 4, env, 1)
-            console.log(f"warmed {name}")
+    def warm(self, name: str) -> None:
+        """Every bench link once, straight to the replica: its L1 and the shared L2 then hold
+        the whole set, so no measurement pays for database reads of a cold start."""
+        port = self.spec.replicas[name]
+        slugs = self.slugs_file.read_text().split()
+        started = time.monotonic()
+
+        def visit(part: list[str]) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            redirects = 0
+            for slug in part:
+                connection.request("GET", f"/{slug}", headers={"User-Agent": "linkfleet-warmup"})
+                response = connection.getresponse()
+                response.read()
+                redirects += response.status == HTTPStatus.FOUND
+            connection.close()
+            return redirects
+
+        with ThreadPoolExecutor(8) as pool:
+            redirected = sum(pool.map(visit, [slugs[i::8] for i in range(8)]))
+        if redirected != len(slugs):
+            raise RuntimeError(f"warming {name}: {redirected} of {len(slugs)} links redirected")
+        console.log(f"warmed {name}: {len(slugs):,} links in {time.monotonic() - started:.1f} s")
 
     def down(self) -> None:
         from service.fleet import control
@@ -260,6 +309,14 @@ class Capacity:
     fleet_max: Measurement
 
 
+def cpu_ratio(measured: Measurement, baseline: Measurement) -> float | None:
+    """Throughput per CPU-second the replicas used, relative to ``baseline``: the same ratio
+    as rps, but blind to how much CPU the machine happened to grant each run."""
+    if not (measured.quota_use and baseline.quota_use and baseline.rps):
+        return None
+    return round((measured.rps / measured.quota_use) / (baseline.rps / baseline.quota_use), 3)
+
+
 def project(
     settings: Settings, scaling: dict[int, Measurement], capacity: Capacity
 ) -> dict[str, Any]:
@@ -296,12 +353,17 @@ def write_results(
     efficiency = {str(n): m.rps / (n * base.rps) for n, m in scaling.items()} if base.rps else {}
     with (out / "scaling.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["replicas", "users", "rps", "p50_ms", "p95_ms", "p99_ms", "failures"])
+        writer.writerow(
+            ["replicas", "users", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "quota_use"]
+        )
         for n, m in sorted(scaling.items()):
-            writer.writerow([n, m.users, f"{m.rps:.1f}", m.p50_ms, m.p95_ms, m.p99_ms, m.failures])
+            writer.writerow(
+                [n, m.users, f"{m.rps:.1f}", m.p50_ms, m.p95_ms, m.p99_ms, m.failures, m.quota_use]
+            )
     summary = {
         "scaling_efficiency": efficiency,
         "hot_path_ratio": hot["redirect"].rps / hot["bare"].rps if hot["bare"].rps else None,
+        "hot_path_cpu_ratio": cpu_ratio(hot["redirect"], hot["bare"]),
         "lb_overhead": 1 - lb["nginx"].rps / lb["direct"].rps if lb["direct"].rps else None,
         "scaling": {str(n): asdict(m) for n, m in scaling.items()},
         "hot_path": {k: asdict(m) for k, m in hot.items()},
@@ -320,21 +382,25 @@ def write_results(
         f"Every replica: {settings.cpus_per_replica} CPU (cgroup quota), one gevent worker. "
         f"Load: Locust FastHttpUser, cached redirects over {settings.links} Zipf-distributed "
         f"links, through nginx. Median of {settings.repeats} runs of "
-        f"{settings.measure_seconds} s at the saturating user count.",
+        f"{settings.measure_seconds} s at the saturating user count. *Quota used*: CPU the "
+        "replicas used over what their quotas allowed (100%: the replicas were the bottleneck).",
         "",
-        "| replicas | users | rps | efficiency | p50 ms | p95 ms | p99 ms | failures |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| replicas | users | rps | efficiency | p50 ms | p95 ms | p99 ms | failures "
+        "| quota used |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, m in sorted(scaling.items()):
         lines.append(
             f"| {n} | {m.users} | {m.rps:.0f} | {efficiency.get(str(n), 0):.2f} | "
-            f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} |"
+            f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} | "
+            f"{m.quota_use or 0:.0%} |"
         )
     lines += [
         "",
         f"- hot-path ratio (cached redirect ÷ /healthz, one replica): "
         f"**{summary['hot_path_ratio']:.3f}** "
-        f"({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
+        f"({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps, runs interleaved); "
+        f"per CPU-second of the replica: **{summary['hot_path_cpu_ratio'] or 0:.3f}**",
         f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "  # noqa: RUF001
         f"**{summary['lb_overhead']:.3f}** ({lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
         f"- failed requests in the whole run: {summary['failures']}",
@@ -462,35 +528,35 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         fleet.up(1)
-        slugs_file = run_dir / "bench-slugs.txt"
-        seed(settings.links, slugs_file)
-        env = {**os.environ, "LINKFLEET_BENCH_SLUGS": str(slugs_file)}
+        seed(settings.links, fleet.slugs_file)
+        env = {**os.environ, "LINKFLEET_BENCH_SLUGS": str(fleet.slugs_file)}
         fleet.scale(1, settings.cpus_per_replica)
-        fleet.warm(env)
         spec = fleet.spec
-        replica_url = f"http://127.0.0.1:{spec.replicas['replica-1']}"
-        hot = {
-            "redirect": saturate("hot path: redirect", spec.url, "RedirectUser", settings, env),
-            "bare": saturate("hot path: /healthz", spec.url, "BareUser", settings, env),
-        }
-        lb = {
-            "nginx": hot["redirect"],
-            "direct": saturate("direct to replica-1", replica_url, "RedirectUser", settings, env),
-        }
+        load = Load(settings, env, fleet)
+        users = load.find_users("one replica", spec.url, "RedirectUser")
+        one = load.compare(
+            {
+                "redirect through nginx": (spec.url, "RedirectUser"),
+                "/healthz through nginx": (spec.url, "BareUser"),
+                "redirect direct to replica-1": (
+                    f"http://127.0.0.1:{spec.replicas['replica-1']}",
+                    "RedirectUser",
+                ),
+            },
+            users,
+        )
+        hot = {"redirect": one["redirect through nginx"], "bare": one["/healthz through nginx"]}
+        lb = {"nginx": hot["redirect"], "direct": one["redirect direct to replica-1"]}
         scaling: dict[int, Measurement] = {}
         for n in settings.replicas:
             fleet.scale(n, settings.cpus_per_replica)
-            fleet.warm(env)
             scaling[n] = (
                 hot["redirect"]
                 if n == 1
-                else saturate(f"{n} replica(s)", spec.url, "RedirectUser", settings, env)
+                else load.saturate(f"{n} replica(s)", spec.url, "RedirectUser")
             )
         fleet.scale(2, None)
-        fleet.warm(env)
-        fleet_max = saturate(
-            "fleet max: 2 replicas, no quota", spec.url, "RedirectUser", settings, env
-        )
+        fleet_max = load.saturate("fleet max: 2 replicas, no quota", spec.url, "RedirectUser")
     finally:
         fleet.down()
         if not keep:
@@ -521,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     projection = summary["projection"]
     console.print(
-        f"hot-path ratio {summary['hot_path_ratio']:.3f}   "
+        f"hot-path ratio {summary['hot_path_ratio']:.3f} "
+        f"(per CPU-second {summary['hot_path_cpu_ratio'] or 0:.3f})   "
         f"load-balancer overhead {summary['lb_overhead']:.3f}   "
         f"worker headroom {projection['worker_headroom']}x   "
         f"replicas per nginx core {projection['replicas_per_nginx_core']}   "

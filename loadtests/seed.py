@@ -61,7 +61,7 @@ def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
                 )
             db.session.execute(insert(Link), rows)
             db.session.commit()
-            slugs.extend(row["slug"] for row in rows)
+            slugs.extend(str(row["slug"]) for row in rows)
     slugs_file.parent.mkdir(parents=True, exist_ok=True)
     slugs_file.write_text("\n".join(slugs) + "\n")
     return slugs

@@ -144,7 +144,12 @@ def visitor_hash(secret: bytes, client_ip: str, now: float) -> str:
     """The visitor's pseudonym for the UTC day of ``now``: 32 hex digits, never the IP."""
     if not client_ip:
         return ""
-    salt = daily_salt(secret, int(now // 86400))
+    return _keyed_hash(daily_salt(secret, int(now // 86400)), client_ip)
+
+
+@functools.lru_cache(maxsize=16384)
+def _keyed_hash(salt: bytes, client_ip: str) -> str:
+    """Cached per (day's salt, address): returning visitors cost a dict lookup."""
     return hmac.digest(salt, client_ip.encode(), "sha256")[:16].hex()
 
 

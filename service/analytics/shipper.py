@@ -172,7 +172,9 @@ class Shipper:
                 if time.monotonic() >= next_adopt:
                     self.ship_orphans()
                     next_adopt = time.monotonic() + self.settings.adopt_interval
+                shipped_before = self.shipped
                 moved = self.ship_own()
+                full_batch = self.shipped - shipped_before >= self.settings.batch_size
                 self._recovered()
                 failures = 0
             except (redis.RedisError, OSError) as error:
@@ -190,6 +192,9 @@ class Shipper:
                 next_sync = time.monotonic() + self.settings.sync_interval
             if not moved:
                 self.rotate()
+            if not full_batch:
+                # Caught up: wait for a batch worth shipping instead of sending each few
+                # clicks on their own (every round trip costs the replica's hot path CPU).
                 self._stop.wait(self.settings.interval)
 
     def ship_own(self) -> bool:

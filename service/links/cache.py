@@ -160,9 +160,10 @@ class LinkCache:
 
     ``REDIS_URL``, ``REDIS_SOCKET_TIMEOUT``
         Where L2 and the invalidation channel live; operations give up after the timeout.
-    ``LINK_CACHE_L1_SIZE`` (10000), ``LINK_CACHE_L1_TTL`` (60 s)
-        Bound and lifetime of the per-process cache. Invalidation is by message; the TTL
-        only bounds staleness while Redis is unreachable.
+    ``LINK_CACHE_L1_SIZE`` (10000), ``LINK_CACHE_L1_TTL`` (300 s)
+        Bound and lifetime of the per-process cache. Invalidation is by message (and a
+        reconnecting listener clears L1), so the TTL is only a backstop; a short one would
+        send the long tail of a Zipf-shaped link set to L2 on most visits.
     ``LINK_CACHE_L2_TTL`` (600 s)
         Lifetime of the Redis entries, a safety net behind explicit invalidation.
     ``LINK_CACHE_NEGATIVE_TTL`` (5 s)
@@ -188,7 +189,7 @@ class LinkCache:
         config = app.config
         config.setdefault("REDIS_SOCKET_TIMEOUT", 1.0)
         config.setdefault("LINK_CACHE_L1_SIZE", 10_000)
-        config.setdefault("LINK_CACHE_L1_TTL", 60.0)
+        config.setdefault("LINK_CACHE_L1_TTL", 300.0)
         config.setdefault("LINK_CACHE_L2_TTL", 600)
         config.setdefault("LINK_CACHE_NEGATIVE_TTL", 5)
         config.setdefault("LINK_CACHE_REDIS_RETRY", 1.0)
