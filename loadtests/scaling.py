@@ -22,13 +22,14 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ class Measurement:
     failures: int
     #: CPU the replicas used over what their quotas allowed (1.0: every replica saturated).
     quota_use: float | None = None
+    #: Share of the whole machine's CPU time that was busy (Locust, nginx, Redis included).
+    machine_busy: float | None = None
+    #: The rps of each run behind a median, in the order they ran (one per round).
+    runs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +72,7 @@ class Settings:
     repeats: int
     step_seconds: int
     measure_seconds: int
+    #: Locust users per replica to step through when looking for saturation.
     user_steps: list[int]
     links: int
     locust_processes: int
@@ -86,6 +92,7 @@ class Load:
         """One headless Locust run; statistics are reset once all users are spawned."""
         quota = self.fleet.quota_cpus()
         cpu_before = self.fleet.replica_cpu_seconds()
+        machine_before = machine_cpu_times()
         with tempfile.TemporaryDirectory() as tmp:
             prefix = Path(tmp) / "run"
             command = [
@@ -108,6 +115,9 @@ class Load:
             with stats_file.open() as handle:
                 row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
         used = self.fleet.replica_cpu_seconds() - cpu_before
+        machine_after = machine_cpu_times()
+        busy = machine_after[0] - machine_before[0]
+        total = machine_after[1] - machine_before[1]
         return Measurement(
             users=users,
             rps=float(row["Requests/s"]),
@@ -117,26 +127,32 @@ class Load:
             requests=int(row["Request Count"]),
             failures=int(row["Failure Count"]),
             quota_use=round(used / (quota * seconds), 3) if quota else None,
+            machine_busy=round(busy / total, 3) if total else None,
         )
 
-    def find_users(self, label: str, host: str, user_class: str) -> int:
-        """Step the users until throughput stops rising (by 3%): the saturating count."""
+    def find_users(self, label: str, host: str, user_class: str, replicas: int) -> int:
+        """Step the users (--user-steps per replica) until throughput stops rising: the
+        saturating count. One step that gains less than 3% may be noise; two in a row end it."""
         best: Measurement | None = None
-        for users in self.settings.user_steps:
+        flat = 0
+        for per_replica in self.settings.user_steps:
+            users = per_replica * replicas
             step = self.run(host, user_class, users, self.settings.step_seconds)
             console.log(
                 f"{label}: {users:>4} users -> {step.rps:8.0f} rps p99 {step.p99_ms:.0f} ms"
             )
-            if best is not None and step.rps < best.rps * 1.03:
+            if best is None or step.rps >= best.rps * 1.03:
+                best, flat = step, 0
+                continue
+            flat += 1
+            if flat == 2:
                 break  # saturated: more users only add queueing
-            if best is None or step.rps > best.rps:
-                best = step
         assert best is not None
         return best.users
 
-    def saturate(self, label: str, host: str, user_class: str) -> Measurement:
+    def saturate(self, label: str, host: str, user_class: str, replicas: int) -> Measurement:
         """The median of --repeats runs at the saturating user count."""
-        users = self.find_users(label, host, user_class)
+        users = self.find_users(label, host, user_class, replicas)
         runs = [
             self.run(host, user_class, users, self.settings.measure_seconds)
             for _ in range(self.settings.repeats)
@@ -153,9 +169,17 @@ class Load:
         return {name: summarise(name, measured) for name, measured in runs.items()}
 
 
+def machine_cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def summarise(label: str, runs: list[Measurement]) -> Measurement:
     """Medians of the runs (failures and requests summed)."""
     uses = [m.quota_use for m in runs if m.quota_use is not None]
+    busy = [m.machine_busy for m in runs if m.machine_busy is not None]
     result = Measurement(
         users=runs[0].users,
         rps=statistics.median(m.rps for m in runs),
@@ -165,6 +189,8 @@ def summarise(label: str, runs: list[Measurement]) -> Measurement:
         requests=sum(m.requests for m in runs),
         failures=sum(m.failures for m in runs),
         quota_use=statistics.median(uses) if uses else None,
+        machine_busy=statistics.median(busy) if busy else None,
+        runs=[round(m.rps, 1) for m in runs],
     )
     use = f", replicas used {result.quota_use:.0%} of their quota" if result.quota_use else ""
     console.log(
@@ -309,6 +335,18 @@ class Capacity:
     fleet_max: Measurement
 
 
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def round_ratios(measured: Measurement, baseline: Measurement, scale: int = 1) -> list[float]:
+    """``measured / (scale * baseline)`` within each round: runs of one round ran minutes
+    apart at most, so the drift of the machine's speed cancels out of each ratio."""
+    return [
+        round(m / (scale * b), 3) for m, b in zip(measured.runs, baseline.runs, strict=True) if b
+    ]
+
+
 def cpu_ratio(measured: Measurement, baseline: Measurement) -> float | None:
     """Throughput per CPU-second the replicas used, relative to ``baseline``: the same ratio
     as rps, but blind to how much CPU the machine happened to grant each run."""
@@ -350,21 +388,32 @@ def write_results(
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     base = scaling[min(scaling)]
-    efficiency = {str(n): m.rps / (n * base.rps) for n, m in scaling.items()} if base.rps else {}
+    efficiency_rounds = {str(n): round_ratios(m, base, n) for n, m in scaling.items()}
+    efficiency = {n: statistics.median(ratios) for n, ratios in efficiency_rounds.items()}
+    hot_rounds = round_ratios(hot["redirect"], hot["bare"])
+    lb_rounds = round_ratios(lb["nginx"], lb["direct"])
     with (out / "scaling.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["replicas", "users", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "quota_use"]
-        )
+            ["replicas", "users", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "quota_use",
+             "machine_busy"]
+        )  # fmt: skip
         for n, m in sorted(scaling.items()):
             writer.writerow(
-                [n, m.users, f"{m.rps:.1f}", m.p50_ms, m.p95_ms, m.p99_ms, m.failures, m.quota_use]
-            )
+                [n, m.users, f"{m.rps:.1f}", m.p50_ms, m.p95_ms, m.p99_ms, m.failures,
+                 m.quota_use, m.machine_busy]
+            )  # fmt: skip
     summary = {
         "scaling_efficiency": efficiency,
-        "hot_path_ratio": hot["redirect"].rps / hot["bare"].rps if hot["bare"].rps else None,
+        # Each ratio is the median over rounds of the ratio within a round (see round_ratios).
+        "hot_path_ratio": statistics.median(hot_rounds),
         "hot_path_cpu_ratio": cpu_ratio(hot["redirect"], hot["bare"]),
-        "lb_overhead": 1 - lb["nginx"].rps / lb["direct"].rps if lb["direct"].rps else None,
+        "lb_overhead": round(1 - statistics.median(lb_rounds), 3),
+        "rounds": {
+            "scaling_efficiency": efficiency_rounds,
+            "hot_path_ratio": hot_rounds,
+            "nginx_over_direct": lb_rounds,
+        },
         "scaling": {str(n): asdict(m) for n, m in scaling.items()},
         "hot_path": {k: asdict(m) for k, m in hot.items()},
         "load_balancer": {k: asdict(m) for k, m in lb.items()},
@@ -382,27 +431,35 @@ def write_results(
         f"Every replica: {settings.cpus_per_replica} CPU (cgroup quota), one gevent worker. "
         f"Load: Locust FastHttpUser, cached redirects over {settings.links} Zipf-distributed "
         f"links, through nginx. Median of {settings.repeats} runs of "
-        f"{settings.measure_seconds} s at the saturating user count. *Quota used*: CPU the "
-        "replicas used over what their quotas allowed (100%: the replicas were the bottleneck).",
+        f"{settings.measure_seconds} s at the saturating user count, the replica counts "
+        "measured in rounds (1, 2, 4, 1, 2, 4, ...). *Quota used*: CPU the "
+        "replicas used over what their quotas allowed (100%: the replicas were the bottleneck); "
+        "*machine busy*: all CPU time of the machine in use, load generator included.",
         "",
         "| replicas | users | rps | efficiency | p50 ms | p95 ms | p99 ms | failures "
-        "| quota used |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| quota used | machine busy |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, m in sorted(scaling.items()):
         lines.append(
             f"| {n} | {m.users} | {m.rps:.0f} | {efficiency.get(str(n), 0):.2f} | "
             f"{m.p50_ms:.0f} | {m.p95_ms:.0f} | {m.p99_ms:.0f} | {m.failures} | "
-            f"{m.quota_use or 0:.0%} |"
+            f"{m.quota_use or 0:.0%} | {m.machine_busy or 0:.0%} |"
         )
     lines += [
         "",
+        "Efficiency, hot-path ratio and load-balancer overhead are medians over the rounds of "
+        "the ratio within each round (runs of a round are minutes apart at most, so the drift "
+        "of this VM's speed cancels out of them). Efficiency in each round: "
+        + "; ".join(f"N={n}: {_listed(r)}" for n, r in efficiency_rounds.items() if n != "1")
+        + ".",
+        "",
         f"- hot-path ratio (cached redirect ÷ /healthz, one replica): "
-        f"**{summary['hot_path_ratio']:.3f}** "
-        f"({hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps, runs interleaved); "
-        f"per CPU-second of the replica: **{summary['hot_path_cpu_ratio'] or 0:.3f}**",
+        f"**{summary['hot_path_ratio']:.3f}** (rounds: {_listed(hot_rounds)}; medians "
+        f"{hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
         f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "  # noqa: RUF001
-        f"**{summary['lb_overhead']:.3f}** ({lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
+        f"**{summary['lb_overhead']:.3f}** (nginx ÷ direct in the rounds: {_listed(lb_rounds)}; "
+        f"medians {lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
         f"- failed requests in the whole run: {summary['failures']}",
         "",
         "## Capacity per core and projection",
@@ -473,11 +530,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
     )
     parser.add_argument("--replicas", default="1,2,4", help="replica counts (default 1,2,4)")
     parser.add_argument(
-        "--cpus", type=float, default=0.25, help="CPU quota per replica (default 0.25)"
+        "--cpus",
+        type=float,
+        default=0.15,
+        help="CPU quota per replica (default 0.15: at N=4 the replicas take 0.6 of this "
+        "machine's 2 cores and leave the rest to Locust, nginx, Redis and the worker)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per point (median)")
     parser.add_argument("--step-seconds", type=int, default=5)
-    parser.add_argument("--measure-seconds", type=int, default=10)
+    parser.add_argument("--measure-seconds", type=int, default=15)
     parser.add_argument("--links", type=int, default=10_000)
     parser.add_argument("--locust-processes", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -494,7 +555,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
         repeats=args.repeats,
         step_seconds=args.step_seconds,
         measure_seconds=args.measure_seconds,
-        user_steps=[8, 16, 32, 64, 128],
+        user_steps=[4, 8, 16, 32],
         links=args.links,
         locust_processes=args.locust_processes,
         capacity_seconds=10,
@@ -507,7 +568,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
             repeats=1,
             step_seconds=2,
             measure_seconds=3,
-            user_steps=[16, 32],
+            user_steps=[8, 16],
             links=500,
             locust_processes=1,
             capacity_seconds=2,
@@ -518,6 +579,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     settings, out, keep = parse_args(argv)
+    # A SIGTERM (Ctrl-C's sibling, or a CI timeout) still stops the fleet and its cgroups.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         console.print("[red]the benchmark needs root to create cgroups[/]")
         return 2
@@ -533,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet.scale(1, settings.cpus_per_replica)
         spec = fleet.spec
         load = Load(settings, env, fleet)
-        users = load.find_users("one replica", spec.url, "RedirectUser")
+        users = load.find_users("one replica", spec.url, "RedirectUser", 1)
         one = load.compare(
             {
                 "redirect through nginx": (spec.url, "RedirectUser"),
@@ -547,16 +610,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         hot = {"redirect": one["redirect through nginx"], "bare": one["/healthz through nginx"]}
         lb = {"nginx": hot["redirect"], "direct": one["redirect direct to replica-1"]}
-        scaling: dict[int, Measurement] = {}
+        # Each N's saturating users first, then the N's in rounds (1 2 4 1 2 4 ...): this VM's
+        # speed drifts by tens of percent over minutes, and rounds spread that over every N.
+        saturating = {1: users}
         for n in settings.replicas:
-            fleet.scale(n, settings.cpus_per_replica)
-            scaling[n] = (
-                hot["redirect"]
-                if n == 1
-                else load.saturate(f"{n} replica(s)", spec.url, "RedirectUser")
-            )
+            if n not in saturating:
+                fleet.scale(n, settings.cpus_per_replica)
+                saturating[n] = load.find_users(f"{n} replica(s)", spec.url, "RedirectUser", n)
+        rounds: dict[int, list[Measurement]] = {n: [] for n in settings.replicas}
+        for _ in range(settings.repeats):
+            for n in settings.replicas:
+                fleet.scale(n, settings.cpus_per_replica)
+                rounds[n].append(
+                    load.run(spec.url, "RedirectUser", saturating[n], settings.measure_seconds)
+                )
+        scaling = {n: summarise(f"{n} replica(s)", runs) for n, runs in rounds.items()}
         fleet.scale(2, None)
-        fleet_max = load.saturate("fleet max: 2 replicas, no quota", spec.url, "RedirectUser")
+        fleet_max = load.saturate("fleet max: 2 replicas, no quota", spec.url, "RedirectUser", 2)
     finally:
         fleet.down()
         if not keep:
