@@ -58,16 +58,6 @@ def _proxy_networks(
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted if entry)
 
 
-@lru_cache(maxsize=65536)
-def canonical_ip(text: str) -> str | None:
-    """``text`` as a canonical IP address, or None when it is not one. Cached: the redirect
-    hashes every visitor's address, and visitors come back."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
 def is_trusted_proxy(peer: str, trusted: tuple[str, ...]) -> bool:
     """True when ``peer`` is one of ``trusted``: addresses or networks (``10.0.0.0/8``), as in
     containers, where the proxy's address is only known to lie in the network's range."""
@@ -109,7 +99,10 @@ class LinkFleetRequest(Request):
             forwarded = self.environ.get("HTTP_X_FORWARDED_FOR", "")
             last_hop = forwarded.rsplit(",", 1)[-1].strip()
             if last_hop:
-                return canonical_ip(last_hop) or peer
+                try:
+                    return str(ipaddress.ip_address(last_hop))
+                except ValueError:
+                    return peer
         return peer
 
 
