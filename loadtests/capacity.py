@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,10 +25,9 @@ from typing import Any
 
 import redis
 
+from loadtests.cgroups import process_cpu_seconds
 from service.fleet.render import write_nginx_conf
 from service.fleet.spec import FleetSpec
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -48,20 +48,13 @@ class RedisCapacity:
     commands_per_cpu_second: float
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()]
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel's pick)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -113,7 +106,7 @@ def nginx_capacity(seconds: int, connections: int = 64) -> NginxCapacity:
         raise RuntimeError("wrk is not installed (make bench installs it)")
     with tempfile.TemporaryDirectory(prefix="linkfleet-nginx-capacity-") as tmp:
         workdir = Path(tmp)
-        upstream_port, proxy_port = _free_port(), _free_port()
+        upstream_port, proxy_port = free_port(), free_port()
         spec = FleetSpec(run_dir=workdir, port=proxy_port, replicas={"static": upstream_port})
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         previous = os.environ.get("LINKFLEET_NGINX_WORKERS")
@@ -129,7 +122,7 @@ def nginx_capacity(seconds: int, connections: int = 64) -> NginxCapacity:
             _nginx(_static_upstream_conf(workdir, upstream_port), cpu=0),
             _nginx(proxy_conf, cpu=1) as proxy_worker,
         ):
-            before = cpu_seconds(proxy_worker)
+            before = process_cpu_seconds(proxy_worker)
             started = time.monotonic()
             out = subprocess.run(
                 [
@@ -139,7 +132,7 @@ def nginx_capacity(seconds: int, connections: int = 64) -> NginxCapacity:
                 capture_output=True, text=True, check=True, timeout=seconds + 30,
             ).stdout  # fmt: skip
             elapsed = time.monotonic() - started
-            used = cpu_seconds(proxy_worker) - before
+            used = process_cpu_seconds(proxy_worker) - before
     match = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
     if match is None or errors is not None:

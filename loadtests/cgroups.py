@@ -25,6 +25,12 @@ def _base() -> Path:
     return CGROUP_ROOT if is_v2() else CGROUP_ROOT / "cpu"
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (OSError once it is gone)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants (a gunicorn master and its workers)."""
     children: dict[int, list[int]] = {}
@@ -73,14 +79,11 @@ class CpuQuota:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the group's current processes."""
-        total = 0
+        total = 0.0
         for pid in (self.path / "cgroup.procs").read_text().split():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # exited meanwhile
-            total += int(fields[11]) + int(fields[12])
-        return total / CLOCK_TICKS
+            with contextlib.suppress(OSError):  # exited meanwhile
+                total += process_cpu_seconds(int(pid))
+        return total
 
     def throttled_seconds(self) -> float:
         for line in (self.path / "cpu.stat").read_text().splitlines():

@@ -9,8 +9,9 @@ In one run, on a private fleet (temp dir, free ports) it measures, each as a rat
                         CPU-second of Redis (loadtests/capacity.py), and the analytics worker's
                         events/s against the fleet's highest redirect rate; from these, the
                         replica count at which nginx or Redis would become the bottleneck.
-For each point it steps Locust users until throughput stops rising, then measures the steady
-state --repeats times and keeps the median. Results go to loadtests/results/.
+For each point it steps Locust users (per replica) until throughput stops rising, then
+measures the steady state --repeats times in rounds over the points (1, 2, 4, 1, 2, 4, ...)
+and keeps the median of the ratios within each round. Results go to loadtests/results/.
 """
 
 from __future__ import annotations

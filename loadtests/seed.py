@@ -30,12 +30,21 @@ BENCH_EMAIL = "bench@example.com"
 BENCH_PASSWORD = "bench-password-123"  # noqa: S105 - a local benchmark account
 
 
-def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
-    """Create (or reuse) the bench user and ``count`` bench links; return their slugs."""
+def seed(
+    count: int, slugs_file: Path, batch: int = 2000, env_file: Path | None = None
+) -> list[str]:
+    """Create (or reuse) the bench user and ``count`` bench links; return their slugs.
+
+    With ``env_file``, also a fresh API key for that user, and every MixedUser setting
+    written there as shell exports.
+    """
     load_dotenv(default_run_dir() / "linkfleet.env", override=False)
     app = create_app()
     with app.app_context():
         user = find_user(BENCH_EMAIL) or create_user(BENCH_EMAIL, BENCH_PASSWORD)
+        if env_file is not None:
+            _, key = create_api_key(user.id, "locust")
+            write_locust_env(env_file, slugs_file, key)
         existing = list(
             db.session.scalars(
                 select(Link.slug).where(Link.owner_id == user.id, Link.slug.like("b%"))
@@ -67,16 +76,11 @@ def seed(count: int, slugs_file: Path, batch: int = 2000) -> list[str]:
     return slugs
 
 
-def write_locust_env(env_file: Path, slugs_file: Path) -> None:
-    """A fresh API key for the bench user, and every MixedUser setting as shell exports."""
-    app = create_app()
-    with app.app_context():
-        user = find_user(BENCH_EMAIL)
-        assert user is not None, "seed() creates the bench user first"
-        _, key = create_api_key(user.id, "locust")
+def write_locust_env(env_file: Path, slugs_file: Path, api_key: str) -> None:
+    """Every MixedUser setting as shell exports; owner-only, since it holds a key."""
     env_file.write_text(
         f"export LINKFLEET_BENCH_SLUGS={slugs_file}\n"
-        f"export LINKFLEET_BENCH_API_KEY={key}\n"
+        f"export LINKFLEET_BENCH_API_KEY={api_key}\n"
         f"export LINKFLEET_BENCH_EMAIL={BENCH_EMAIL}\n"
         f"export LINKFLEET_BENCH_PASSWORD={BENCH_PASSWORD}\n"
     )
@@ -89,11 +93,10 @@ def main() -> None:
     parser.add_argument("--slugs-file", type=Path, default=default_run_dir() / "bench-slugs.txt")
     parser.add_argument("--env-file", type=Path, help="also write Locust's settings here")
     args = parser.parse_args()
-    slugs = seed(args.links, args.slugs_file)
+    slugs = seed(args.links, args.slugs_file, env_file=args.env_file)
     print(f"{len(slugs)} links seeded; slugs in {args.slugs_file}")
     print(f"dashboard account: {BENCH_EMAIL} / {BENCH_PASSWORD}")
     if args.env_file:
-        write_locust_env(args.env_file, args.slugs_file)
         print(f"Locust settings (with a new API key) in {args.env_file}")
 
 

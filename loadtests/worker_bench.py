@@ -7,7 +7,7 @@ worker draining the stream into a fresh database, and checks that every event wa
 exactly once. Prints the figure (and a JSON line with --json).
 
 By default it runs on its own: a private redis-server on a free port and a SQLite file in a
-temp dir. --database-url postgresql://... uses a temporary schema in that database instead;
+temp dir; --database-url postgresql://... uses a temporary schema in that database instead.
 It also reports what the events cost that Redis, in events per Redis CPU-second.
 
     .venv/bin/python loadtests/worker_bench.py --events 100000
@@ -20,7 +20,6 @@ import itertools
 import json
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtests.capacity import RedisCapacity, redis_capacity, redis_counters
+from loadtests.capacity import RedisCapacity, free_port, redis_capacity, redis_counters
 from service import create_app
 from service.analytics.models import HourlyVisits
 from service.analytics.worker import Worker, WorkerSettings, redis_for_worker
@@ -59,12 +58,6 @@ AGENTS = [
     ("Edge", "Windows", "Other"),
 ]
 COUNTRIES = ["", "US", "DE", "FR", "GB", "IN", "BR", "JP"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
