@@ -49,6 +49,20 @@ def wait_until(predicate: Any, timeout: float, message: str) -> None:
     pytest.fail(f"timed out after {timeout}s: {message}")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a gunicorn master's workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class RedisServer:
     """A private ``redis-server`` on a free port; can be stopped and started again."""
 

@@ -29,7 +29,7 @@ from service.fleet.supervisor import Supervisor
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link
-from tests.conftest import wait_until
+from tests.conftest import child_pids, wait_until
 from tests.e2e.conftest import Fleet, fleet_env
 from tests.reliability import record
 
@@ -153,19 +153,6 @@ def test_10000_redirects_over_2_replicas_are_counted_exactly(fleet: Fleet, owner
     assert time.monotonic() - started < 90
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _retried_requests(log: Path, slug: str) -> set[int]:
     """Request numbers that nginx sent to more than one replica (from its access log)."""
     pattern = re.compile(rf"^/{slug}\?n=(\d+)$")
@@ -212,7 +199,7 @@ def test_kill_9_of_a_replica_serving_redirects_loses_no_click(fleet: Fleet, owne
     try:
         time.sleep(3)
         victim = supervisor.processes()["replica-1"]["pid"]
-        for pid in [victim, *_children(victim)]:
+        for pid in [victim, *child_pids(victim)]:
             os.kill(pid, signal.SIGKILL)
         wait_until(
             lambda: (

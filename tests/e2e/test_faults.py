@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.conftest import POSTGRES_URL, wait_until
+from tests.conftest import POSTGRES_URL, child_pids, wait_until
 from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
 from tests.reliability import record
 
@@ -182,19 +182,6 @@ def assert_problem_503(response: requests.Response) -> None:
     assert response.json()["status"] == 503
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def rss_kib(pids: list[int]) -> int:
     """Summed resident memory of ``pids`` (KiB)."""
     total = 0
@@ -210,7 +197,7 @@ def fleet_processes(fleet: Fleet) -> list[int]:
     """Every replica's master and workers, and nginx's master and workers."""
     processes = Supervisor(fleet.spec).processes()
     masters = [int(processes[name]["pid"]) for name in [*fleet.spec.replicas, "nginx"]]
-    return [pid for master in masters for pid in [master, *children(master)]]
+    return [pid for master in masters for pid in [master, *child_pids(master)]]
 
 
 def raw_request(port: int, payload: bytes, timeout: float = 10.0) -> socket.socket:
@@ -505,7 +492,7 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
 
 def _freeze(fleet: Fleet, sig: signal.Signals) -> None:
     for pid in replica_pids(fleet).values():
-        for worker in children(pid):
+        for worker in child_pids(pid):
             os.kill(worker, sig)
 
 
