@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -64,12 +65,17 @@ def child_pids(pid: int) -> list[int]:
 
 
 class RedisServer:
-    """A private ``redis-server`` on a free port; can be stopped and started again."""
+    """A private ``redis-server`` on a free port; can be stopped and started again.
+
+    It requires a password, like every Redis LinkFleet runs on: ``url`` carries it, so a
+    client built without it is refused (``NOAUTH``) and the test says so.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = secrets.token_urlsafe(24)
+        self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -89,6 +95,8 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                "--requirepass",
+                self.password,
             ],
             stdout=subprocess.DEVNULL,
         )

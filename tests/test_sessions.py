@@ -1,16 +1,26 @@
-"""Server-side sessions: stored in Redis as JSON, readable by any replica."""
+"""Server-side sessions: stored in Redis as JSON, readable by any replica, read only when a
+view touches them, and never decoded from anything but JSON."""
 
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
+import flask_login
+import msgspec
+import pytest
 import redis
 from flask import Flask, session
+from flask.testing import FlaskClient
 
 from service import create_app
-from tests.conftest import RedisServer
+from service.accounts.models import User
+from service.extensions import db
+from service.links.cache import link_cache
+from service.links.services import create_link
+from tests.conftest import RedisServer, WebHelper, wait_until
 
 
 def _replica(name: str, redis_server: RedisServer, database_config: dict[str, Any]) -> Flask:
@@ -103,3 +113,165 @@ def test_redis_outage_with_a_session_cookie_is_not_a_500(
         assert client.get("/__recall").data == b"after-outage"
     finally:
         own_redis.stop()
+
+
+# --- only JSON is ever decoded -------------------------------------------------------------
+
+
+class _WritesAMarker:
+    """Unpickling this creates ``path``: what a planted payload would do, harmlessly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def _pickle_payload(marker: Path) -> bytes:
+    return pickle.dumps(_WritesAMarker(marker))
+
+
+def test_the_pickle_payload_of_these_tests_runs_code_when_unpickled(tmp_path: Path) -> None:
+    """The payload planted below is real: Flask-Session's pickle fallback would run it."""
+    marker = tmp_path / "unpickled"
+    pickle.loads(_pickle_payload(marker)).close()  # noqa: S301  # nosec B301  # our own payload
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["pickle", "garbage", "msgpack", "json-list"])
+def test_a_planted_session_blob_is_refused_and_the_visitor_is_anonymous(
+    capsys: pytest.CaptureFixture[str],
+    redis_server: RedisServer,
+    database_config: dict[str, Any],
+    tmp_path: Path,
+    kind: str,
+) -> None:
+    marker = tmp_path / "pwned"
+    blob = {
+        "pickle": _pickle_payload(marker),
+        "garbage": b"\x80\x04\x95garbage\xff\xfe not a session",
+        # Flask-Session 0.8 decodes msgpack too: a logged-in session forged in another format.
+        "msgpack": msgspec.msgpack.encode({"_user_id": "1:token", "_fresh": True}),
+        "json-list": b'["_user_id", "1:token"]',
+    }[kind]
+    app = _replica("replica-1", redis_server, database_config)
+    with app.app_context():
+        db.create_all()
+    try:
+        store = redis.Redis.from_url(redis_server.url)
+        store.set("linkfleet:session:planted", blob)
+        client = app.test_client()
+        client.set_cookie("linkfleet_session", "planted")
+
+        dashboard = client.get("/dashboard")
+        assert dashboard.status_code == 302
+        assert dashboard.headers["Location"].startswith("/login")
+        assert client.get("/login").status_code == 200
+        assert client.get("/__recall").status_code == 200
+        assert not marker.exists()
+        cookie = client.get_cookie("linkfleet_session")
+        assert cookie is not None
+        assert cookie.value != "planted"  # a fresh, empty session
+
+        logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+        refusals = [r for r in logged if r["message"].startswith("refused a stored session")]
+        assert refusals
+        assert all(r["level"] == "WARNING" for r in refusals)
+        assert all("127.0.0.1" not in json.dumps(r) for r in logged)  # the test client's IP
+    finally:
+        with app.app_context():
+            db.drop_all()
+        redis.Redis.from_url(redis_server.url).flushdb()
+
+
+# --- opened lazily: a redirect never touches the session -----------------------------------
+
+
+def _data_commands(store: redis.Redis) -> dict[str, int]:
+    """Commands the server ran since the last ``CONFIG RESETSTAT``, but our own probes."""
+    stats: dict[str, dict[str, int]] = store.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(stat["calls"])
+        for name, stat in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))
+    }
+
+
+def test_a_redirect_with_a_logged_in_session_cookie_costs_no_redis_command(
+    tmp_path: Path, database_config: dict[str, Any]
+) -> None:
+    """The session is neither read nor refreshed, no cookie is set, and the login holds.
+
+    Flask-Login's after-request hook reads the session on every response; without
+    :class:`LazySessionLoginManager` this redirect would cost a GET and a SET.
+    """
+    own_redis = RedisServer(tmp_path)
+    own_redis.start()
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "REDIS_URL": own_redis.url,
+            "REPLICA_NAME": "replica-1",
+            **database_config,
+        }
+    )
+    try:
+        with app.app_context():
+            db.create_all()
+        web = WebHelper(app)
+        user_id = web.create_user("lazy@example.com")
+        with app.app_context():
+            owner = db.session.get(User, user_id)
+            assert owner is not None
+            slug = create_link(owner, url="https://example.com/lazy").slug
+        client = app.test_client()
+        web.log_in(client, "lazy@example.com")
+        assert client.get("/dashboard").status_code == 200
+        cookie = client.get_cookie("linkfleet_session")
+        assert cookie is not None
+        assert client.get(f"/{slug}").status_code == 302
+        wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
+        assert client.get(f"/{slug}").status_code == 302  # in L1 from now on
+
+        store = redis.Redis.from_url(own_redis.url)
+        store.config_resetstat()
+        for _ in range(5):
+            response = client.get(f"/{slug}")
+            assert response.status_code == 302
+            assert response.headers["Location"] == "https://example.com/lazy"
+            assert "Set-Cookie" not in response.headers
+            assert "Cookie" not in response.headers.get("Vary", "")
+        assert _data_commands(store) == {}
+
+        still = client.get("/dashboard")  # the session loads when a page needs it
+        assert still.status_code == 200
+        assert slug in still.get_data(as_text=True)  # logged in: the owner's link list
+        assert _data_commands(store).get("get") == 1
+        store.close()
+    finally:
+        link_cache.shutdown(app)
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+        own_redis.stop()
+
+
+def test_the_remember_cookie_hook_still_runs_when_the_session_is_touched(
+    app: Flask, client: FlaskClient, web: WebHelper
+) -> None:
+    """A login with ``remember=True`` still gets Flask-Login's remember cookie."""
+    user_id = web.create_user("remember@example.com")
+
+    @app.get("/__remember-me")
+    def remember_me() -> str:
+        user = db.session.get(User, user_id)
+        assert user is not None
+        flask_login.login_user(user, remember=True)
+        return "ok"
+
+    response = client.get("/__remember-me")
+    assert response.status_code == 200
+    assert client.get_cookie("remember_token") is not None

@@ -2,7 +2,6 @@
 ``app.extensions``. The instances below hold no app and connect to nothing at import time."""
 
 from flask_limiter import Limiter
-from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
 from .database import db, migrate
@@ -10,7 +9,7 @@ from .json_logging import JsonLogging
 from .metrics import Metrics
 from .rate_limits import client_ip_key
 from .redis_client import RedisClient
-from .sessions import RedisSessions
+from .sessions import LazySessionLoginManager, RedisSessions
 
 redis_client = RedisClient()
 json_logging = JsonLogging()
@@ -18,7 +17,7 @@ metrics = Metrics()
 sessions = RedisSessions()
 csrf = CSRFProtect()
 limiter = Limiter(client_ip_key)
-login_manager = LoginManager()
+login_manager = LazySessionLoginManager()
 
 __all__ = [
     "csrf",
