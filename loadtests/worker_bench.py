@@ -19,6 +19,7 @@ import argparse
 import itertools
 import json
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -62,10 +63,12 @@ COUNTRIES = ["", "US", "DE", "FR", "GB", "IN", "BR", "JP"]
 
 @contextmanager
 def private_redis(workdir: Path) -> Iterator[str]:
+    """A throwaway ``redis-server``, password-protected like every Redis LinkFleet runs on."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
     port = free_port()
+    password = secrets.token_urlsafe(24)
     process = subprocess.Popen(
         [
             binary,
@@ -79,10 +82,12 @@ def private_redis(workdir: Path) -> Iterator[str]:
             "no",
             "--dir",
             str(workdir),
+            "--requirepass",
+            password,
         ],
         stdout=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     try:
         for _ in range(100):

@@ -68,15 +68,37 @@ class RedisServer:
     """A private ``redis-server`` on a free port; can be stopped and started again.
 
     It requires a password, like every Redis LinkFleet runs on: ``url`` carries it, so a
-    client built without it is refused (``NOAUTH``) and the test says so.
+    client built without it is refused (``NOAUTH``) and the test says so. With ``tls`` it
+    speaks TLS only, with a self-signed certificate made by ``openssl`` in ``workdir``, and
+    ``url`` is a ``rediss://`` URL that trusts that certificate.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.password = secrets.token_urlsafe(24)
+        self.tls_args: list[str] = []
         self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        if tls:
+            cert, key = self._self_signed_certificate()
+            self.tls_args = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+            self.tls_args += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+            self.url = f"rediss://:{self.password}@127.0.0.1:{self.port}/0?ssl_ca_certs={cert}"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _self_signed_certificate(self) -> tuple[Path, Path]:
+        cert, key = self.workdir / "redis-cert.pem", self.workdir / "redis-key.pem"
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            pytest.fail("openssl is not installed")
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return cert, key
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -85,8 +107,9 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--port",
+                *(["--port", "0", "--tls-port"] if self.tls_args else ["--port"]),
                 str(self.port),
+                *self.tls_args,
                 "--bind",
                 "127.0.0.1",
                 "--save",

@@ -12,7 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..config import PROJECT_ROOT
-from .spec import FleetSpec, find_binary, venv_bin
+from .spec import FleetSpec, find_binary, redis_password, venv_bin
 
 _templates = Environment(
     loader=FileSystemLoader([str(Path(__file__).parent / "templates"), str(PROJECT_ROOT)]),
@@ -35,13 +35,19 @@ def write_env_file(spec: FleetSpec, settings: dict[str, str]) -> None:
 
 
 def write_redis_conf(spec: FleetSpec) -> Path:
-    """Redis with AOF (fsync every second) so a crash loses at most about a second."""
+    """Redis with AOF (fsync every second) so a crash loses at most about a second, and a
+    password (the file is owner-only: it holds it; ``ps`` never shows it)."""
     data_dir = spec.run_dir / "redis"
     data_dir.mkdir(exist_ok=True)
     path = spec.run_dir / "redis.conf"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(
         _templates.get_template("redis.conf.j2").render(
-            port=spec.redis_port, data_dir=data_dir, log_dir=spec.log_dir
+            port=spec.redis_port,
+            data_dir=data_dir,
+            log_dir=spec.log_dir,
+            password=redis_password(spec.run_dir),
         )
     )
     return path

@@ -54,7 +54,10 @@ class FleetSpec:
 
     @property
     def redis_url(self) -> str:
-        return self.external_redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        """The URL replicas, the worker and the CLI use, with the fleet Redis's password."""
+        if self.external_redis_url:
+            return self.external_redis_url
+        return f"redis://:{redis_password(self.run_dir)}@127.0.0.1:{self.redis_port}/0"
 
     @property
     def url(self) -> str:
@@ -116,19 +119,29 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
+def _generated_secret(path: Path, what: str) -> str:
+    """The secret kept in ``path`` (owner-only), generated on first use."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty; delete it to generate a new {what}")
+    return value
+
+
 def secret_key(run_dir: Path) -> str:
     """The fleet's secret: LINKFLEET_SECRET_KEY, else one generated once into the run dir."""
     from_env = os.environ.get("LINKFLEET_SECRET_KEY", "").strip()
     if from_env:
         return from_env
-    path = run_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48) + "\n")
-        path.chmod(0o600)
-    key = path.read_text().strip()
-    if not key:
-        raise ConfigError(f"{path} is empty; delete it to generate a new secret key")
-    return key
+    return _generated_secret(run_dir / "secret_key", "secret key")
+
+
+def redis_password(run_dir: Path) -> str:
+    """The password of the fleet's own Redis (``requirepass``), generated once into the run
+    dir: URL-safe, so it goes into ``redis://`` URLs as it is."""
+    return _generated_secret(run_dir / "redis_password", "Redis password")
 
 
 __all__ = ["PROJECT_ROOT", "FleetError", "FleetSpec"]

@@ -6,9 +6,12 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
+import redis
 import requests
+from dotenv import dotenv_values
 
 from service.fleet.supervisor import Supervisor
 from tests.conftest import wait_until
@@ -100,6 +103,27 @@ def test_readyz_follows_redis(fleet: Fleet) -> None:
         10,
         "/readyz did not turn green after Redis came back",
     )
+
+
+def test_the_fleet_redis_refuses_clients_without_its_password(fleet: Fleet) -> None:
+    """The password is generated into the run dir; only the fleet's own settings carry it."""
+    spec = fleet.spec
+    for password in (None, "not-the-password"):
+        stranger = redis.Redis(host="127.0.0.1", port=spec.redis_port, password=password)
+        with pytest.raises(redis.AuthenticationError):
+            stranger.ping()
+        stranger.close()
+    password = (fleet.run_dir / "redis_password").read_text().strip()
+    settings = dotenv_values(spec.env_file)
+    assert settings["LINKFLEET_REDIS_URL"] == spec.redis_url
+    assert f":{password}@" in spec.redis_url
+    trusted = redis.Redis.from_url(spec.redis_url)
+    assert trusted.ping()
+    trusted.close()
+    for secret_file in ("redis_password", "redis.conf", "linkfleet.env"):
+        assert (fleet.run_dir / secret_file).stat().st_mode & 0o077 == 0, secret_file
+    redis_pid = Supervisor(spec).processes()["redis"]["pid"]
+    assert password.encode() not in Path(f"/proc/{redis_pid}/cmdline").read_bytes()
 
 
 def _csrf(html: str) -> str:
