@@ -666,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {
                 "LINKFLEET_SECRET_KEY": secrets.token_urlsafe(32),
                 "LINKFLEET_POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+                "LINKFLEET_REDIS_PASSWORD": secrets.token_hex(24),
                 "LINKFLEET_APP_IMAGE": IMAGES["app"].tag,
                 "LINKFLEET_LOADTEST_IMAGE": IMAGES["loadtest"].tag,
                 "LINKFLEET_NGINX_IMAGE": IMAGES["nginx"].tag,

@@ -68,7 +68,7 @@ def private_redis(workdir: Path) -> Iterator[str]:
     if binary is None:
         raise SystemExit("redis-server is not installed")
     port = free_port()
-    password = secrets.token_urlsafe(24)
+    password = secrets.token_hex(24)  # never starts with "--" on a command line
     process = subprocess.Popen(
         [
             binary,

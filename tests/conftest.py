@@ -76,7 +76,7 @@ class RedisServer:
     def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.password = secrets.token_urlsafe(24)
+        self.password = secrets.token_hex(24)  # never starts with "--" on a command line
         self.tls_args: list[str] = []
         self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
         if tls:

@@ -98,11 +98,23 @@ def test_redis_keeps_an_append_only_file_and_postgres_a_volume(compose: dict[str
     assert {"redis-data", "postgres-data"} <= set(compose["volumes"])
 
 
+def test_redis_requires_the_password_the_app_connects_with(compose: dict[str, Any]) -> None:
+    redis_service = compose["services"]["redis"]
+    command = redis_service["command"]
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${LINKFLEET_REDIS_PASSWORD:?")  # required, no default
+    assert "--protected-mode" not in command
+    url = compose["services"]["app"]["environment"]["LINKFLEET_REDIS_URL"]
+    assert url == f"redis://:{password}@redis:6379/0"
+    assert redis_service["environment"]["REDISCLI_AUTH"] == password  # the healthcheck's
+
+
 def test_secrets_have_no_default(compose: dict[str, Any]) -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "${LINKFLEET_SECRET_KEY:?" in text
     assert "${LINKFLEET_POSTGRES_PASSWORD:?" in text
-    assert not re.search(r"LINKFLEET_(SECRET_KEY|POSTGRES_PASSWORD):-", text)
+    assert "${LINKFLEET_REDIS_PASSWORD:?" in text
+    assert not re.search(r"LINKFLEET_(SECRET_KEY|POSTGRES_PASSWORD|REDIS_PASSWORD):-", text)
 
 
 def render_container_nginx(**overrides: Any) -> str:

@@ -191,6 +191,18 @@ def test_dev_overlay_runs_redis_and_postgres_in_the_cluster(dev: list[Resource])
     assert {r["metadata"]["namespace"] for r in namespaced} == {"linkfleet-dev"}
     secret = find(dev, "Secret", "linkfleet-secrets")["stringData"]
     assert secret["POSTGRES_PASSWORD"] in secret["LINKFLEET_DATABASE_URL"]
+    assert f":{secret['REDIS_PASSWORD']}@" in secret["LINKFLEET_REDIS_URL"]
+    redis_container = find(dev, "Deployment", "redis")["spec"]["template"]["spec"]["containers"][0]
+    args = redis_container["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert "--protected-mode" not in args
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in redis_container["env"]
+        if "valueFrom" in e
+    }
+    assert from_secret["REDIS_PASSWORD"] == {"name": "linkfleet-secrets", "key": "REDIS_PASSWORD"}
+    assert from_secret["REDISCLI_AUTH"] == from_secret["REDIS_PASSWORD"]
     images = {c["image"] for c in containers(dev) if "linkfleet" in c["image"]}
     assert images == {"localhost/linkfleet/app:dev"}
 
