@@ -89,6 +89,18 @@ def test_reading_without_writing_stores_nothing(
     assert client.get_cookie("linkfleet_session") is None
 
 
+def test_a_write_before_the_session_loaded_is_kept(
+    redis_server: RedisServer, database_config: dict[str, Any]
+) -> None:
+    """Code holding the session object itself (here the test client) may write before
+    anything read it: the stored data loads around that write, never over it."""
+    client = _replica("replica-1", redis_server, database_config).test_client()
+    client.post("/__remember/stored")
+    with client.session_transaction() as stored:
+        stored["word"] = "written"
+    assert client.get("/__recall").data == b"written"
+
+
 def test_redis_outage_with_a_session_cookie_is_not_a_500(
     tmp_path: Path, database_config: dict[str, Any]
 ) -> None:

@@ -95,7 +95,11 @@ class ResilientRedisSessionInterface(RedisSessionInterface):  # type: ignore[mis
         if data is None:
             session.sid = self._generate_sid(self.sid_length)
             data = {"_permanent": True} if self.permanent else {}
-        dict.update(session, data)  # the plain dict's update: loading is not a modification
+        for key, value in data.items():
+            # The plain dict's method: loading is not a modification. A key written through
+            # the object before it loaded (Flask-Session sets ``accessed`` after a write)
+            # keeps the written value.
+            dict.setdefault(session, key, value)
 
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
         """The stored session if it is a JSON object; anything else is refused undecoded."""
