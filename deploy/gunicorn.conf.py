@@ -63,3 +63,18 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Ship the worker's spooled clicks before it exits (SIGTERM, HUP, max-requests).
+
+    The shipper keeps shipping while in-flight requests finish (every
+    ``ANALYTICS_SHIP_INTERVAL``); this ships what the last ones spooled, within the
+    graceful timeout. What cannot be shipped (Redis down) stays in the spool file, which
+    the replica's next process, or any other replica of the local fleet, adopts.
+    """
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        from service.analytics.extension import analytics
+
+        analytics.shutdown(app, flush=True)
