@@ -10,9 +10,9 @@ import pytest
 import redis
 from flask import Flask
 
-from service.links import visits
 from service.accounts.models import User
 from service.extensions import db
+from service.links import visits
 from service.links.models import Link
 from service.links.services import create_link, delete_link, update_link
 from tests.conftest import RedisServer
@@ -143,9 +143,9 @@ def test_the_limit_holds_across_a_rename_under_concurrency(
         futures = [pool.submit(follow, number) for number in range(30)]
         start.wait()
         with app.app_context():
-            link = db.session.get(Link, link_id)
-            assert link is not None
-            update_link(link, slug="new-name")
+            renamed = db.session.get(Link, link_id)
+            assert renamed is not None
+            update_link(renamed, slug="new-name")
         served = sum(future.result() for future in futures)
     assert served == 20
     with app.app_context():
@@ -158,9 +158,9 @@ def test_a_new_link_reusing_a_slug_starts_from_zero_visits(
     client = app.test_client()
     with app.app_context():
         owner_id = make_user().id
-        old_id = create_link(
-            db.session.get(User, owner_id), url="https://example.com/", slug="reused", max_visits=1
-        ).id
+        owner = db.session.get(User, owner_id)
+        assert owner is not None
+        old_id = create_link(owner, url="https://example.com/", slug="reused", max_visits=1).id
     assert client.get("/reused").status_code == 302
     assert client.get("/reused").status_code == 410
     with app.app_context():
@@ -168,6 +168,7 @@ def test_a_new_link_reusing_a_slug_starts_from_zero_visits(
         assert old is not None
         delete_link(old)
         owner = db.session.get(User, owner_id)
+        assert owner is not None
         new = create_link(owner, url="https://example.org/", slug="reused", max_visits=1)
         assert visits.visit_count(new.id) == 0
     assert client.get("/reused").status_code == 302
