@@ -157,6 +157,10 @@ class Shipper:
         self.writer = writer
         self.cursor = SpoolCursor(writer.path) if writer is not None else None
         self._stop = threading.Event()
+        #: Set to make the loop ship at once (see :meth:`hurry`).
+        self._wake = threading.Event()
+        #: The process is stopping: ship as soon as anything is spooled.
+        self.hurrying = False
         self._thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._script: Any = None
@@ -189,9 +193,20 @@ class Shipper:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def hurry(self) -> None:
+        """Ship now and keep up until the process exits (it got SIGTERM).
+
+        gunicorn may spend its whole graceful timeout waiting for idle keep-alive
+        connections and then be killed before ``worker_exit`` runs: by then the spool must
+        already be shipped.
+        """
+        self.hurrying = True
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0, *, flush: bool = True) -> None:
         """Stop the thread; with ``flush``, ship what is left if Redis answers (best effort)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if flush and self.cursor is not None:
@@ -233,7 +248,10 @@ class Shipper:
                     # Caught up: wait for a batch worth shipping instead of sending each few
                     # clicks on their own (every round trip costs the replica's hot path CPU).
                     full_batch = self.shipped - shipped_before >= self.settings.batch_size
-                    next_ship = time.monotonic() + (0.0 if full_batch else self.settings.interval)
+                    pause = self.settings.interval
+                    if self.hurrying:
+                        pause = min(pause, 0.05)
+                    next_ship = time.monotonic() + (0.0 if full_batch else pause)
                 except (redis.RedisError, OSError) as error:
                     failures += 1
                     SHIP_ERRORS.inc()
@@ -246,7 +264,9 @@ class Shipper:
             if time.monotonic() >= next_sync:
                 self.sync()
                 next_sync = time.monotonic() + self.settings.sync_interval
-            self._stop.wait(max(0.0, min(next_ship, next_sync) - time.monotonic()))
+            if self._wake.wait(max(0.0, min(next_ship, next_sync) - time.monotonic())):
+                self._wake.clear()
+                next_ship = 0.0
 
     def ship_own(self) -> bool:
         """Ship one batch of this process's own spool; True if it moved the offset."""
