@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,38 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, also make the click shipper ship at once and keep up (see worker_exit).
+
+    gunicorn waits up to ``graceful_timeout`` for open connections, idle keep-alive ones
+    from nginx included, and the master kills the worker at the same deadline, so
+    ``worker_exit`` may never run: the spool must be shipped while the worker drains.
+    """
+    graceful_exit = worker.handle_exit
+
+    def handle_exit(signum: int, frame: Any) -> None:
+        graceful_exit(signum, frame)
+        app = getattr(worker, "wsgi", None)
+        if app is not None:
+            from service.analytics.extension import analytics
+
+            analytics.hurry(app)
+
+    signal.signal(signal.SIGTERM, handle_exit)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Ship the worker's spooled clicks before it exits (SIGTERM, HUP, max-requests).
+
+    The shipper keeps shipping while in-flight requests finish (every
+    ``ANALYTICS_SHIP_INTERVAL``); this ships what the last ones spooled, within the
+    graceful timeout. What cannot be shipped (Redis down) stays in the spool file, which
+    the replica's next process, or any other replica of the local fleet, adopts.
+    """
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        from service.analytics.extension import analytics
+
+        analytics.shutdown(app, flush=True)

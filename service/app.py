@@ -81,10 +81,19 @@ class LinkFleetRequest(Request):
     @cached_property
     def request_id(self) -> str:
         """The proxy's id when it is well formed, else a fresh one (never trust garbage)."""
+        return self.proxy_request_id or uuid.uuid4().hex
+
+    @cached_property
+    def proxy_request_id(self) -> str | None:
+        """The id our trusted proxy gave this request, which it keeps when it retries the
+        request on another replica; None when the request did not come through that proxy
+        or the id is malformed (a client must not choose ids that spend visits once)."""
         incoming = self.headers.get(self.request_id_header, "")
-        if _REQUEST_ID.match(incoming):
-            return incoming
-        return uuid.uuid4().hex
+        if not _REQUEST_ID.match(incoming):
+            return None
+        if not is_trusted_proxy(self.remote_addr or "", current_app.config["TRUSTED_PROXIES"]):
+            return None
+        return incoming
 
     @cached_property
     def client_ip(self) -> str:

@@ -120,6 +120,11 @@ class Settings:
     analytics_country_header: str = ""
     #: Port of the ``linkfleet worker`` Prometheus endpoint; 0 turns it off.
     analytics_worker_metrics_port: int = 0
+    #: Most stream entries not yet acknowledged by the worker; beyond it events wait in
+    #: the replicas' spools (back-pressure), never trimmed unread.
+    analytics_stream_maxlen: int = 1_000_000
+    #: How long a caught-up shipper waits before shipping the next batch, in milliseconds.
+    analytics_ship_interval_ms: int = 200
     #: Per-API-key budgets shared by every replica (Flask-Limiter notation).
     api_read_rate_limit: str = "600 per minute"
     api_write_rate_limit: str = "120 per minute"
@@ -201,6 +206,8 @@ class Settings:
             "ANALYTICS_CAPTURE_COUNTRY": self.analytics_capture_country,
             "ANALYTICS_COUNTRY_HEADER": self.analytics_country_header,
             "ANALYTICS_WORKER_METRICS_PORT": self.analytics_worker_metrics_port,
+            "ANALYTICS_STREAM_MAXLEN": self.analytics_stream_maxlen,
+            "ANALYTICS_SHIP_INTERVAL": self.analytics_ship_interval_ms / 1000,
             "API_READ_RATE_LIMIT": self.api_read_rate_limit,
             "API_WRITE_RATE_LIMIT": self.api_write_rate_limit,
         }

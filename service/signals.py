@@ -24,5 +24,6 @@ link_updated = _signals.signal("link-updated")
 link_deleted = _signals.signal("link-deleted")
 
 #: Sent by the redirect view for every served redirect; subscribers must not block.
-#: Sender: the app. Keyword arguments: ``slug`` (str), ``request`` (the LinkFleetRequest).
+#: Sender: the app. Keyword arguments: ``slug`` (str), ``link_id`` (int: the link's id, what
+#: clicks are counted under), ``request`` (the LinkFleetRequest).
 link_visited = _signals.signal("link-visited")

@@ -7,7 +7,11 @@
    counted before; everything else in the batch is a redelivery or a replay and is skipped.
    Two workers racing on the same event cannot both get its id back (PostgreSQL makes the
    second insert wait for the first transaction; SQLite has one writer at a time);
-2. resolve slugs to link ids (a click on a link deleted since is dropped, counted as orphan);
+2. find each event's link: by the link id the event carries (a renamed link keeps its
+   clicks, a new link reusing a slug does not inherit the old one's), by slug only for
+   events spooled before events carried the id. A click on a link deleted since is dropped,
+   counted as orphan - also on SQLite, which hands a deleted highest id to the next new
+   link: there a click older than its link belongs to the deleted one;
 3. add the new events to the hourly, daily-dimension and daily-visitor rows with upserts
    (``INSERT ... ON CONFLICT DO UPDATE SET visits = visits + excluded.visits``), rows sorted
    by key so that concurrent workers take row locks in the same order.
@@ -56,6 +60,8 @@ class Event:
     id: str
     slug: str
     ts: float
+    #: The link's id (None in events spooled by a version that keyed clicks by slug).
+    link: int | None = None
     ref: str = ""
     br: str = ""
     os: str = ""
@@ -95,10 +101,14 @@ def parse_event(raw: bytes | str) -> Event | None:
         return None
     if not 0 < ts < 32503680000:  # before the year 3000
         return None
+    link = data.get("link")
+    if link is not None and (isinstance(link, bool) or not isinstance(link, int) or link < 1):
+        return None
     return Event(
         id=event_id,
         slug=slug,
         ts=float(ts),
+        link=link,
         ref=_text(data, "ref"),
         br=_text(data, "br"),
         os=_text(data, "os"),
@@ -245,18 +255,42 @@ def link_ids(connection: Connection, slugs: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def resolve_links(connection: Connection, events: Sequence[Event]) -> list[int | None]:
+    """The id of each event's link, None when that link no longer exists.
+
+    SQLite (``INTEGER PRIMARY KEY`` without ``AUTOINCREMENT``) gives a new link the id of a
+    deleted highest one: a click from before the link was created is the deleted link's.
+    PostgreSQL's sequences never hand an id out twice.
+    """
+    born: dict[int, float] = {}
+    for chunk in _chunks(sorted({event.link for event in events if event.link is not None})):
+        rows = connection.execute(select(Link.id, Link.created_at).where(Link.id.in_(chunk)))
+        born.update({row.id: row.created_at.timestamp() for row in rows})
+    by_slug = link_ids(connection, (event.slug for event in events if event.link is None))
+    reuses_ids = connection.dialect.name == "sqlite"
+    found: list[int | None] = []
+    for event in events:
+        if event.link is None:
+            found.append(by_slug.get(event.slug))
+            continue
+        created = born.get(event.link)
+        # Event times have millisecond precision, creation times microseconds.
+        stale = created is None or (reuses_ids and event.ts + 0.001 < created)
+        found.append(None if stale else event.link)
+    return found
+
+
 def store_events(connection: Connection, events: Sequence[Event], now: float) -> StoreResult:
     """Count the batch's new events into the aggregates (inside the caller's transaction)."""
     result = StoreResult()
     fresh = claim_new(connection, events, int(now))
     result.duplicates = len(events) - len(fresh)
-    ids = link_ids(connection, (event.slug for event in fresh))
+    links = resolve_links(connection, fresh)
     # Keys use hours and days since the epoch; they become datetimes once per value.
     hourly: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     dimensions: dict[tuple[int, str, int, str], list[int]] = defaultdict(lambda: [0, 0])
     visitors: set[tuple[int, int, str]] = set()
-    for event in fresh:
-        link_id = ids.get(event.slug)
+    for event, link_id in zip(fresh, links, strict=True):
         if link_id is None:
             result.orphans += 1
             continue
@@ -299,6 +333,19 @@ def store_events(connection: Connection, events: Sequence[Event], now: float) ->
     return result
 
 
+def make_commit_durable(connection: Connection) -> None:
+    """Make this connection's commits survive a power loss before the worker acks them.
+
+    The app runs SQLite with ``synchronous=NORMAL``: in WAL mode a commit then reaches the
+    disk only at the next checkpoint, so a power loss can roll back batches the worker had
+    already acknowledged - clicks lost for good. ``FULL`` syncs the WAL at every commit.
+    Must run before the transaction's first write (``PRAGMA synchronous`` is per connection
+    and the driver begins the transaction lazily). PostgreSQL commits durably by default.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA synchronous=FULL")
+
+
 def purge_processed(connection: Connection, older_than: float) -> int:
     """Forget processed event ids recorded before ``older_than`` (Unix seconds)."""
     result = connection.execute(delete(_PROCESSED).where(_PROCESSED.c.processed_at < older_than))
@@ -311,7 +358,9 @@ __all__ = [
     "StoreResult",
     "claim_new",
     "link_ids",
+    "make_commit_durable",
     "parse_event",
     "purge_processed",
+    "resolve_links",
     "store_events",
 ]

@@ -8,9 +8,14 @@ look-ups, one HMAC, one ``json.dumps`` and one ``write(2)``.
 An event is a flat JSON object (short keys, one line in the spool and one Redis Stream field):
 
 ``v``    format version (1)
-``id``   event id, 32 hex digits: 64 random bits per process, then a per-process counter;
-         the worker counts each id once
-``slug`` the link's slug at the time of the click
+``id``   event id, 32 hex digits; the worker counts each id once. From the request id our
+         trusted proxy set (a hash of it), so a GET that nginx retries on a second replica
+         after the first one had already spooled the click is one event; without such an
+         id, 64 random bits per process, then a per-process counter
+``link`` the link's id: the key the worker counts under (a renamed link keeps its
+         clicks, a new link reusing a slug starts from none)
+``slug`` the link's slug at the time of the click (events without ``link`` are resolved
+         by it)
 ``ts``   Unix time in seconds (milliseconds precision)
 ``ref``  referrer host, lower-cased, without ``www.`` (``""``: none or not recorded)
 ``br`` / ``os`` / ``dev``  browser, OS and device family from ua-parser (``""``: not recorded)
@@ -29,6 +34,7 @@ but the click itself (link, time, bot flag) is still counted.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import itertools
 import json
@@ -64,6 +70,14 @@ class _EventIds:
 
     def next(self) -> str:
         return f"{self.prefix}{next(self.counter):016x}"
+
+    def of(self, request: Any) -> str:
+        """The request's event id: derived from the trusted proxy's request id when there is
+        one (the same across nginx's retries), else the next unique id."""
+        proxy_id = getattr(request, "proxy_request_id", None)
+        if proxy_id:
+            return hashlib.blake2b(proxy_id.encode(), digest_size=16).hexdigest()
+        return self.next()
 
 
 _event_ids = _EventIds()
@@ -181,9 +195,14 @@ def _environ_key(header: str) -> str:
 
 
 def event_line(
-    request: Any, slug: str, settings: CaptureSettings, now: float | None = None
+    request: Any,
+    slug: str,
+    settings: CaptureSettings,
+    now: float | None = None,
+    link_id: int | None = None,
 ) -> bytes:
-    """The spool line of one click on ``slug``: the event as compact JSON and ``\n``.
+    """The spool line of one click on ``slug`` (link ``link_id``): the event as compact JSON
+    and ``\n``.
 
     This is the redirect's cost of analytics, so it reads the WSGI environ directly and
     caches the JSON of what repeats (user agents, referrers, slugs); :func:`build_event`
@@ -210,17 +229,22 @@ def event_line(
             country = environ.get(_environ_key(settings.country_header), "").strip().upper()
             cc = country if _COUNTRY.match(country) else ""
         ip = visitor_hash(settings.secret, request.client_ip, moment)
+    link = "" if link_id is None else f'"link":{int(link_id)},'
     return (
-        f'{{"v":{EVENT_VERSION},"id":"{_event_ids.next()}","slug":{_text_json(slug)},'
+        f'{{"v":{EVENT_VERSION},"id":"{_event_ids.of(request)}",{link}"slug":{_text_json(slug)},'
         f'"ts":{moment:.3f},"ref":{ref_json},{agent},"bot":{bot},"cc":"{cc}","ip":"{ip}"}}\n'
     ).encode()
 
 
 def build_event(
-    request: Any, slug: str, settings: CaptureSettings, now: float | None = None
+    request: Any,
+    slug: str,
+    settings: CaptureSettings,
+    now: float | None = None,
+    link_id: int | None = None,
 ) -> dict[str, Any]:
     """The event of one click on ``slug`` as a dict (see the module docstring)."""
-    event: dict[str, Any] = json.loads(event_line(request, slug, settings, now))
+    event: dict[str, Any] = json.loads(event_line(request, slug, settings, now, link_id))
     return event
 
 
@@ -243,7 +267,10 @@ def on_link_visited(sender: Any, **kwargs: Any) -> None:
     if state is None or not state.enabled:
         return
     try:
-        state.append(event_line(kwargs["request"], kwargs["slug"], state.capture))
+        line = event_line(
+            kwargs["request"], kwargs["slug"], state.capture, link_id=kwargs.get("link_id")
+        )
+        state.append(line)
     except Exception:
         state.capture_failed()
 

@@ -93,6 +93,12 @@ class Analytics:
         state = self.state_of(app)
         return None if state is None else state.shipper
 
+    def hurry(self, app: Flask) -> None:
+        """Make this process's shipper of ``app`` ship at once and keep up: it is stopping."""
+        shipper = self.shipper(app)
+        if shipper is not None:
+            shipper.hurry()
+
     def shutdown(self, app: Flask, *, flush: bool = True) -> None:
         """Stop the shipper of ``app`` and close its spool (tests, orderly exits).
 

@@ -8,18 +8,25 @@ the first request after a fork (:class:`~.extension.Analytics`), never at import
 Each pass:
 
 1. reads up to ``ANALYTICS_SHIP_BATCH`` new lines after the saved offset and ``XADD``s them,
-   one entry per event (``MAXLEN ~ ANALYTICS_STREAM_MAXLEN``), in one round trip (a small
-   Lua script: far cheaper for the replica than a pipeline), *then* saves the new offset;
-2. about once a second ``fdatasync``s the spool file (off the event loop under gevent);
+   one entry per event, in one round trip (a small Lua script: far cheaper for the replica
+   than a pipeline), *then* saves the new offset. The script first trims the entries every
+   consumer group has acknowledged, and refuses the batch while the stream still holds
+   ``ANALYTICS_STREAM_MAXLEN`` unacknowledged entries (:data:`XADD_MANY`): a stopped worker
+   makes the spools grow, it never has unread clicks trimmed away;
+2. about once a second ``fdatasync``s the spool file (off the event loop under gevent),
+   whether or not the pass could ship: a Redis outage must not leave a second of clicks
+   only in the page cache;
 3. every ``ANALYTICS_ADOPT_INTERVAL`` seconds (and at start) ships the spool files of dead
    processes - a replica restarted after ``kill -9``, a recycled gunicorn worker, a replica
    removed by scaling down - and deletes them once fully shipped (:mod:`.spool`);
 4. empties its own file once everything was shipped and it has grown past
    ``ANALYTICS_SPOOL_ROTATE_BYTES``.
 
-While Redis is unreachable nothing is lost: the lines stay in the file, the shipper retries
-with a capped backoff and catches up when Redis answers again. A crash between ``XADD`` and
-saving the offset ships a batch twice; the worker counts each event id once.
+While Redis is unreachable (or the stream is full) nothing is lost: the lines stay in the
+file, the shipper retries with a capped backoff and catches up when Redis answers again.
+When the process ends (gunicorn's ``worker_exit``, :meth:`Shipper.stop`) it ships what is
+left; what it cannot ship stays in the file for the next process to adopt. A crash between
+``XADD`` and saving the offset ships a batch twice; the worker counts each event id once.
 """
 
 from __future__ import annotations
@@ -50,15 +57,56 @@ logger = logging.getLogger(__name__)
 
 #: Field of a stream entry holding the event's JSON.
 EVENT_FIELD = "e"
-#: XADD every ARGV[2..] as its own entry ``e=<event>`` of stream KEYS[1], trimmed to about
-#: ARGV[1] entries. Returns how many were added.
+#: Trim stream KEYS[1] of what every consumer group has acknowledged, then, unless it still
+#: holds ARGV[1] (the cap) or more entries, XADD every ARGV[2..] as its own entry
+#: ``e=<event>``. Returns how many were added, or -1 when the stream is full.
+#:
+#: A group still needs its oldest pending entry, or, with nothing pending, everything after
+#: its last delivered id: ``XTRIM MINID`` to the oldest such id over all groups removes only
+#: acknowledged entries (exact, not ``~``: a kept head node would count against the cap for
+#: ever). Without any group (the worker never ran) nothing is trimmed. So the stream's length
+#: is what the worker has yet to count, and a full stream leaves the events in the spool.
 XADD_MANY = """
-local maxlen = ARGV[1]
+local stream = KEYS[1]
+local function older(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+if redis.call('EXISTS', stream) == 1 then
+  local keep = nil
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local info = {}
+    for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+    local pending = redis.call('XPENDING', stream, info['name'])
+    local needed
+    if pending[1] > 0 then
+      needed = pending[2]
+    else
+      local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
+      needed = ms .. '-' .. string.format('%.0f', tonumber(seq) + 1)
+    end
+    if keep == nil or older(needed, keep) then keep = needed end
+  end
+  if keep ~= nil then redis.call('XTRIM', stream, 'MINID', keep) end
+  if redis.call('XLEN', stream) >= tonumber(ARGV[1]) then return -1 end
+end
 for i = 2, #ARGV do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i])
+  redis.call('XADD', stream, '*', 'e', ARGV[i])
 end
 return #ARGV - 1
 """
+
+
+class StreamFull(redis.RedisError):
+    """The stream holds its cap of entries the worker has not acknowledged yet.
+
+    Handled like an outage: the batch stays in the spool and is offered again later, so a
+    stopped worker back-pressures the shippers instead of having unread clicks trimmed.
+    """
+
+
 MAX_BACKOFF = 5.0
 #: How often an ongoing Redis outage is logged again.
 OUTAGE_LOG_INTERVAL = 30.0
@@ -109,12 +157,17 @@ class Shipper:
         self.writer = writer
         self.cursor = SpoolCursor(writer.path) if writer is not None else None
         self._stop = threading.Event()
+        #: Set to make the loop ship at once (see :meth:`hurry`).
+        self._wake = threading.Event()
+        #: The process is stopping: ship as soon as anything is spooled.
+        self.hurrying = False
         self._thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._script: Any = None
         #: Events this shipper has shipped (own and adopted), for logs and tests.
         self.shipped = 0
-        self._synced_size = 0
+        #: Size of the own spool file at its last ``fdatasync``: what a power loss keeps.
+        self.synced_size = 0
         self._failing_since: float | None = None
         self._last_outage_log = 0.0
 
@@ -140,9 +193,20 @@ class Shipper:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def hurry(self) -> None:
+        """Ship now and keep up until the process exits (it got SIGTERM).
+
+        gunicorn may spend its whole graceful timeout waiting for idle keep-alive
+        connections and then be killed before ``worker_exit`` runs: by then the spool must
+        already be shipped.
+        """
+        self.hurrying = True
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0, *, flush: bool = True) -> None:
         """Stop the thread; with ``flush``, ship what is left if Redis answers (best effort)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if flush and self.cursor is not None:
@@ -151,6 +215,7 @@ class Shipper:
                     pass
             except (redis.RedisError, OSError) as error:
                 logger.info("analytics: %s stays spooled for later (%s)", self.cursor.path, error)
+            self.sync()  # what is left must survive for the process that adopts the file
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -163,39 +228,45 @@ class Shipper:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Ship when due, sync when due - each on its own clock, so a failing or backed-off
+        ship never delays the ``fdatasync`` of clicks that are only in the page cache."""
         parse_user_agent("Mozilla/5.0")  # load ua-parser's rules here, not in a request
-        next_adopt = 0.0
+        next_adopt = next_ship = 0.0
         next_sync = time.monotonic() + self.settings.sync_interval
         failures = 0
         while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_adopt:
-                    self.ship_orphans()
-                    next_adopt = time.monotonic() + self.settings.adopt_interval
-                shipped_before = self.shipped
-                moved = self.ship_own()
-                full_batch = self.shipped - shipped_before >= self.settings.batch_size
-                self._recovered()
-                failures = 0
-            except (redis.RedisError, OSError) as error:
-                failures += 1
-                SHIP_ERRORS.inc()
-                self._failed(error)
-                self._stop.wait(min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 5)))
-                continue
-            except Exception:  # never let a bug end shipping for the process's lifetime
-                logger.exception("analytics: shipper error; retrying")
-                self._stop.wait(1.0)
-                continue
+            if time.monotonic() >= next_ship:
+                try:
+                    if time.monotonic() >= next_adopt:
+                        self.ship_orphans()
+                        next_adopt = time.monotonic() + self.settings.adopt_interval
+                    shipped_before = self.shipped
+                    if not self.ship_own():
+                        self.rotate()
+                    self._recovered()
+                    failures = 0
+                    # Caught up: wait for a batch worth shipping instead of sending each few
+                    # clicks on their own (every round trip costs the replica's hot path CPU).
+                    full_batch = self.shipped - shipped_before >= self.settings.batch_size
+                    pause = self.settings.interval
+                    if self.hurrying:
+                        pause = min(pause, 0.05)
+                    next_ship = time.monotonic() + (0.0 if full_batch else pause)
+                except (redis.RedisError, OSError) as error:
+                    failures += 1
+                    SHIP_ERRORS.inc()
+                    self._failed(error)
+                    backoff = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 5))
+                    next_ship = time.monotonic() + backoff
+                except Exception:  # never let a bug end shipping for the process's lifetime
+                    logger.exception("analytics: shipper error; retrying")
+                    next_ship = time.monotonic() + 1.0
             if time.monotonic() >= next_sync:
                 self.sync()
                 next_sync = time.monotonic() + self.settings.sync_interval
-            if not moved:
-                self.rotate()
-            if not full_batch:
-                # Caught up: wait for a batch worth shipping instead of sending each few
-                # clicks on their own (every round trip costs the replica's hot path CPU).
-                self._stop.wait(self.settings.interval)
+            if self._wake.wait(max(0.0, min(next_ship, next_sync) - time.monotonic())):
+                self._wake.clear()
+                next_ship = 0.0
 
     def ship_own(self) -> bool:
         """Ship one batch of this process's own spool; True if it moved the offset."""
@@ -233,7 +304,12 @@ class Shipper:
         """
         if self._script is None:
             self._script = self.client.register_script(XADD_MANY)
-        self._script(keys=[self.settings.stream], args=[self.settings.maxlen, *lines])
+        added = self._script(keys=[self.settings.stream], args=[self.settings.maxlen, *lines])
+        if added < 0:
+            raise StreamFull(
+                f"{self.settings.stream} holds {self.settings.maxlen} or more entries the "
+                "worker has not acknowledged"
+            )
 
     def ship_orphans(self) -> int:
         """Ship and delete the spool files of dead processes; returns how many were done."""
@@ -268,9 +344,9 @@ class Shipper:
             return
         try:
             size = self.writer.size()
-            if size != self._synced_size:
+            if size != self.synced_size:
                 run_blocking(self.writer.sync)
-                self._synced_size = size
+                self.synced_size = size
         except OSError as error:
             logger.warning("analytics: could not sync %s: %s", self.writer.path, error)
 
@@ -278,7 +354,7 @@ class Shipper:
         if self.writer is not None and self.cursor is not None:
             try:
                 if self.writer.truncate_if_shipped(self.cursor, self.settings.rotate_bytes):
-                    self._synced_size = 0
+                    self.synced_size = 0
             except OSError as error:
                 logger.warning("analytics: could not empty %s: %s", self.writer.path, error)
 
@@ -305,4 +381,4 @@ class Shipper:
             self._last_outage_log = 0.0
 
 
-__all__ = ["EVENT_FIELD", "Shipper", "ShipperSettings", "run_blocking"]
+__all__ = ["EVENT_FIELD", "Shipper", "ShipperSettings", "StreamFull", "run_blocking"]

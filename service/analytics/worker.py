@@ -10,8 +10,10 @@ Delivery and counting (DESIGN.md section 5 and 8):
   consumer (``XAUTOCLAIM``), i.e. the batches of a worker that died;
 * each batch (``XREADGROUP ... >``, up to ``batch_size`` entries, blocking up to
   ``block_ms``) is written in one transaction (:func:`.aggregates.store_events`) and acked
-  only after the commit. A redelivered entry whose transaction had committed is skipped by
-  its event id, so nothing is counted twice and nothing acked is uncounted;
+  only after the commit, which is durable first (:func:`.aggregates.make_commit_durable`:
+  SQLite's ``synchronous=FULL``; an ack must never outlive its batch). A redelivered
+  entry whose transaction had committed is skipped by its event id, so nothing is counted
+  twice and nothing acked is uncounted;
 * database errors roll the batch back; the worker waits (capped exponential backoff) and
   retries the same batch, without acking, until it commits or the worker is told to stop;
 * SIGTERM / SIGINT finish the current batch, then exit;
@@ -36,7 +38,14 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
-from .aggregates import Event, StoreResult, parse_event, purge_processed, store_events
+from .aggregates import (
+    Event,
+    StoreResult,
+    make_commit_durable,
+    parse_event,
+    purge_processed,
+    store_events,
+)
 from .extension import DEFAULT_STREAM
 from .shipper import EVENT_FIELD
 
@@ -344,6 +353,7 @@ class Worker:
             started = time.perf_counter()
             try:
                 with db.engine.begin() as connection:
+                    make_commit_durable(connection)
                     result = store_events(connection, events, time.time())
             except SQLAlchemyError as error:
                 failures += 1

@@ -25,15 +25,15 @@ def short_url(slug: str) -> str:
     return f"{base.rstrip('/')}/{slug}"
 
 
-def visit_counts(slugs: Sequence[str]) -> list[int | None]:
-    """The counter of each slug (0 when never counted); all None when Redis is unavailable."""
-    if not slugs:
+def visit_counts(link_ids: Sequence[int]) -> list[int | None]:
+    """The counter of each link (0 when never counted); all None when Redis is unavailable."""
+    if not link_ids:
         return []
     try:
-        raw = link_cache.redis.mget([VISITS_KEY.format(slug) for slug in slugs])
+        raw = link_cache.redis.mget([VISITS_KEY.format(link_id) for link_id in link_ids])
     except redis.RedisError as error:
         current_app.logger.warning("visit counters unavailable: %s", error)
-        return [None] * len(slugs)
+        return [None] * len(link_ids)
     return [int(value) if value is not None else 0 for value in raw]
 
 
@@ -56,7 +56,7 @@ def link_dict(link: Link, visits: int | None) -> dict[str, Any]:
 
 def present(links: Sequence[Link]) -> list[dict[str, Any]]:
     """Dicts for ``links`` with their visit counts (one Redis round trip)."""
-    counts = visit_counts([link.slug for link in links])
+    counts = visit_counts([link.id for link in links])
     return [link_dict(link, count) for link, count in zip(links, counts, strict=True)]
 
 

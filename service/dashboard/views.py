@@ -172,7 +172,7 @@ def index() -> Page:
             statement, page=pagination.pages, per_page=per_page, error_out=False
         )
     # Only limited links keep a live counter (analytics counts the rest later, elsewhere).
-    visits = {link.slug: visit_count(link.slug) for link in pagination.items if link.max_visits}
+    visits = {link.slug: visit_count(link.id) for link in pagination.items if link.max_visits}
 
     def page_url(number: int) -> str:
         args: dict[str, Any] = {
@@ -262,7 +262,7 @@ def detail(slug: str) -> Page:
         link=link,
         url=url,
         qr=qr_svg(url),
-        visits=visit_count(link.slug) if link.max_visits else None,
+        visits=visit_count(link.id) if link.max_visits else None,
         delete_form=DeleteForm(),
     )
 

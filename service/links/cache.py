@@ -58,7 +58,7 @@ _COUNT_L2 = LINK_CACHE_LOOKUPS.labels("l2")
 _COUNT_NEGATIVE = LINK_CACHE_LOOKUPS.labels("negative")
 _COUNT_DB = LINK_CACHE_LOOKUPS.labels("db")
 
-_WIRE_VERSION = 1
+_WIRE_VERSION = 2
 #: The L2 value of "there is no such link" (a record is always a list).
 _NEGATIVE = 0
 #: The L1 lookup default: neither a record nor a negative entry.
@@ -77,6 +77,10 @@ class LinkRecord:
     max_visits: int | None
     password_hash: str | None
     disabled: bool
+    #: The link's primary key: what clicks and visit limits are counted under (a slug can
+    #: be renamed, and reused after a delete). Always set from the row; not part of
+    #: equality, which compares what the redirect serves.
+    id: int = field(default=0, compare=False)
     #: ``url`` in the URI form a ``Location`` header needs, encoded once per cache fill:
     #: werkzeug's per-response IRI-to-URI pass costs the redirect about 2% of its CPU.
     location: str = field(init=False, repr=False, compare=False)
@@ -104,12 +108,13 @@ class LinkRecord:
             self.max_visits,
             self.password_hash,
             self.disabled,
+            self.id,
         ]
 
     @classmethod
     def from_wire(cls, value: Any) -> LinkRecord | None:
         """Read :meth:`to_wire` output; None for anything else (treated as a miss)."""
-        if not isinstance(value, list) or len(value) != 8 or value[0] != _WIRE_VERSION:
+        if not isinstance(value, list) or len(value) != 9 or value[0] != _WIRE_VERSION:
             return None
         try:
             return cls(
@@ -120,6 +125,7 @@ class LinkRecord:
                 max_visits=None if value[5] is None else int(value[5]),
                 password_hash=None if value[6] is None else str(value[6]),
                 disabled=bool(value[7]),
+                id=int(value[8]),
             )
         except (TypeError, ValueError):
             return None
@@ -135,6 +141,7 @@ class LinkRecord:
             max_visits=link.max_visits,
             password_hash=link.password_hash,
             disabled=bool(link.disabled),
+            id=int(link.id),
         )
 
 
@@ -340,6 +347,7 @@ class _State:
                 Link.max_visits,
                 Link.password_hash,
                 Link.disabled,
+                Link.id,
             ).where(Link.slug == slug)
         ).first()
         return None if row is None else LinkRecord.from_link(row)

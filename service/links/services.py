@@ -126,7 +126,7 @@ def create_link(
         return link
 
     link = _commit(attempt, custom_slug)
-    _best_effort("reset the visit counter of", link.slug, lambda: visits.forget_visits(link.slug))
+    _best_effort("reset the visit counter of", link.slug, lambda: visits.forget_visits(link.id))
     signals.link_created.send(_app(), link=link)
     return link
 
@@ -137,7 +137,8 @@ def update_link(link: Link, **changes: Any) -> Link:
 
     ``password=""`` removes the password, ``password=None`` leaves it alone; ``slug=None``
     keeps the slug; ``expires_at=None`` and ``max_visits=None`` remove the limit. The visit
-    counter is kept when ``max_visits`` changes, and follows the link to a new slug.
+    counter is kept when ``max_visits`` changes and across a new slug (it is keyed by the
+    link's id).
     """
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
@@ -165,20 +166,16 @@ def update_link(link: Link, **changes: Any) -> Link:
         return link
 
     _commit(attempt, new_slug)
-    if new_slug is not None:
-        _best_effort(
-            "move the visit counter of", old_slug, lambda: visits.move_visits(old_slug, link.slug)
-        )
     signals.link_updated.send(_app(), slug=old_slug, link=link)
     return link
 
 
 def delete_link(link: Link) -> None:
     """Delete, commit and announce (``link_deleted``); the slug becomes free again."""
-    slug = link.slug
+    slug, link_id = link.slug, link.id
     db.session.delete(link)
     db.session.commit()
-    _best_effort("drop the visit counter of", slug, lambda: visits.forget_visits(slug))
+    _best_effort("drop the visit counter of", slug, lambda: visits.forget_visits(link_id))
     signals.link_deleted.send(_app(), slug=slug)
 
 

@@ -82,7 +82,7 @@ def follow(slug: str) -> Response:
         _claim_visit(record, count=False)
         return _redirect(record)
     _claim_visit(record, count=True)
-    _announce_visit(slug)
+    _announce_visit(record)
     return _redirect(record)
 
 
@@ -114,15 +114,16 @@ def unlock(slug: str) -> Response:
         form.password.errors = [WRONG_PASSWORD]
         return _password_page(record, form, status=403)
     _claim_visit(record, count=True)
-    _announce_visit(slug)
+    _announce_visit(record)
     return _redirect(record, status=303)
 
 
-def _announce_visit(slug: str) -> None:
+def _announce_visit(record: LinkRecord) -> None:
     """Send ``link_visited`` with the real request object (receivers may keep it)."""
     signals.link_visited.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
-        slug=slug,
+        slug=record.slug,
+        link_id=record.id,
         request=request._get_current_object(),  # type: ignore[attr-defined]
     )
 
@@ -145,9 +146,13 @@ def _claim_visit(record: LinkRecord, *, count: bool) -> None:
         return
     try:
         if count:
-            allowed = visits.consume_visit(record.slug, record.max_visits)
+            allowed = visits.consume_visit(
+                record.id,
+                record.max_visits,
+                request_id=request.proxy_request_id,  # type: ignore[attr-defined]
+            )
         else:
-            allowed = visits.has_visits_left(record.slug, record.max_visits)
+            allowed = visits.has_visits_left(record.id, record.max_visits)
     except RedisError as error:
         current_app.logger.warning("visit limit of %s not checked: %s", record.slug, error)
         raise ServiceUnavailable(UNCHECKABLE, retry_after=5) from None
