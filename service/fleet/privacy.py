@@ -124,7 +124,9 @@ def run(rotator: Rotator, interval: float, rounds: Iterable[int] | None = None) 
 
 def main(argv: Sequence[str] | None = None) -> None:
     defaults = Retention()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Rotate nginx's logs daily or at a size, and delete the oldest."
+    )
     parser.add_argument("log_dir", type=Path)
     parser.add_argument("--every", type=float, default=defaults.every, help="%(default)s s")
     parser.add_argument("--max-bytes", type=int, default=defaults.max_bytes, help="%(default)s")
