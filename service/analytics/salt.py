@@ -47,8 +47,8 @@ class DailySalts:
         self.retry = retry
         self._client: redis.Redis | None = None
         self._lock = threading.Lock()
-        self._day = -1
-        self._salt: bytes | None = None
+        #: (day, salt) in one attribute, so the click path reads both without the lock.
+        self._current: tuple[int, bytes | None] = (-1, None)
         self._retry_at = 0.0
 
     @property
@@ -65,15 +65,15 @@ class DailySalts:
 
     def get(self, day: int) -> bytes | None:
         """Day ``day``'s salt, or None while Redis cannot be asked (no visitor hash then)."""
-        with self._lock:
-            if day == self._day and self._salt is not None:
-                return self._salt
-            if day == self._day and time.monotonic() < self._retry_at:
-                return None
+        current_day, current = self._current
+        if day == current_day and current is not None:
+            return current
+        if day == current_day and time.monotonic() < self._retry_at:
+            return None
         salt = self._fetch(day)
         with self._lock:
-            if day >= self._day:  # never step back to an older day's salt
-                self._day, self._salt = day, salt
+            if day >= self._current[0]:  # never step back to an older day's salt
+                self._current = (day, salt)
                 self._retry_at = time.monotonic() + self.retry
         return salt
 
