@@ -99,3 +99,24 @@ def worker_exit(server: Any, worker: Any) -> None:
         from service.analytics.extension import analytics
 
         analytics.shutdown(app, flush=True)
+
+
+def when_ready(server: Any) -> None:
+    """With ``LINKFLEET_METRICS_PORT``, the master serves the metrics of all its workers on
+    a listener of their own: Kubernetes gives Prometheus that port and the Ingress only the
+    app's, whose ``/metrics`` then answers 404 to everyone."""
+    from service.config import build_config
+
+    port = int(build_config().get("METRICS_PORT") or 0)
+    if not port:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        server.log.warning("LINKFLEET_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR; not served")
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, registry=registry)
+    server.log.info("metrics on port %s", port)

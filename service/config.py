@@ -106,6 +106,9 @@ class Settings:
     session_cookie_secure: bool = False
     session_lifetime_days: int = 14
     log_level: str = "INFO"
+    #: Port where gunicorn's master serves the replica's Prometheus metrics, and then the
+    #: app's own ``/metrics`` answers 404 (Kubernetes: no Ingress can reach it); 0: off.
+    metrics_port: int = 0
     #: The public base URL short links are built on; empty means "the host of the request".
     public_url: str = ""
     signup: str = "open"
@@ -172,6 +175,8 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}SIGNUP={self.signup!r} must be open or closed")
         if self.session_lifetime_days < 1:
             raise ConfigError(f"{ENV_PREFIX}SESSION_LIFETIME_DAYS must be at least 1")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"{ENV_PREFIX}METRICS_PORT must be 0 to 65535")
         if not 0 <= self.analytics_worker_metrics_port <= 65535:
             raise ConfigError(f"{ENV_PREFIX}ANALYTICS_WORKER_METRICS_PORT must be 0 to 65535")
         for name in ("api_read_rate_limit", "api_write_rate_limit"):
@@ -198,6 +203,7 @@ class Settings:
             "SESSION_COOKIE_SECURE": self.session_cookie_secure,
             "PERMANENT_SESSION_LIFETIME": self.session_lifetime_days * 86400,
             "LOG_LEVEL": self.log_level.upper(),
+            "METRICS_PORT": self.metrics_port,
             "PUBLIC_URL": self.public_url.rstrip("/"),
             "SIGNUP_OPEN": self.signup == "open",
             "ANALYTICS_SPOOL_DIR": self.analytics_spool_dir,

@@ -20,11 +20,14 @@ An event is a flat JSON object (short keys, one line in the spool and one Redis 
 ``ref``  referrer host, lower-cased, without ``www.`` (``""``: none or not recorded)
 ``br`` / ``os`` / ``dev``  browser, OS and device family from ua-parser (``""``: not recorded)
 ``bot``  1 when the user agent is a crawler, a monitor or a scripted client, else 0
-``cc``   ISO country code from the trusted header (``""``: none or not recorded)
-``ip``   visitor hash: HMAC-SHA256 of the client IP keyed with a salt derived from
-         ``SECRET_KEY`` and the UTC date, truncated to 128 bits (``""``: not recorded).
-         The raw IP is never written anywhere; the salt changes every UTC day, so the same
-         visitor has unrelated hashes on two days.
+``cc``   ISO country code from the configured header, believed only when the request came
+         from a trusted proxy (``""``: none, not recorded, or sent by the client itself)
+``ip``   visitor hash: HMAC-SHA256 of the client IP keyed with the day's random salt
+         (:mod:`.salt`), truncated to 128 bits (``""``: not recorded, or no salt because
+         Redis could not be asked). The raw IP is never written anywhere; the salt is
+         random per UTC day and deleted from Redis after two days, so the same visitor
+         has unrelated hashes on two days, and once the salt is gone no one can recompute
+         a hash from an address.
 
 Privacy: ``ANALYTICS_CAPTURE_REFERRER`` / ``_USER_AGENT`` / ``_COUNTRY`` turn single fields
 off; a request with ``DNT: 1`` or ``Sec-GPC: 1`` records none of them and no visitor hash,
@@ -43,13 +46,14 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import ua_parser
 
+from ..app import is_trusted_proxy
 from .models import MAX_VALUE_LENGTH
+from .salt import DEFAULT_TTL, DailySalts
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +102,25 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 class CaptureSettings:
     """What :func:`build_event` records; made once per app from its config."""
 
-    secret: bytes
+    #: Where the day's visitor-hash salt comes from.
+    salts: DailySalts
     referrer: bool = True
     user_agent: bool = True
     country: bool = True
     #: Header carrying the visitor's country, set by a trusted proxy; ``""``: off.
     country_header: str = ""
+    #: Peers whose country header is believed (``TRUSTED_PROXIES``).
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Any) -> CaptureSettings:
         return cls(
-            secret=str(config.get("SECRET_KEY") or "").encode(),
+            salts=DailySalts(
+                str(config.get("REDIS_URL") or "redis://127.0.0.1:6379/0"),
+                socket_timeout=float(config.get("REDIS_SOCKET_TIMEOUT", 1.0)),
+                ttl=int(config.get("ANALYTICS_SALT_TTL", DEFAULT_TTL)),
+            ),
+            trusted_proxies=tuple(config.get("TRUSTED_PROXIES") or ()),
             referrer=bool(config["ANALYTICS_CAPTURE_REFERRER"]),
             user_agent=bool(config["ANALYTICS_CAPTURE_USER_AGENT"]),
             country=bool(config["ANALYTICS_CAPTURE_COUNTRY"]),
@@ -143,22 +155,19 @@ def parse_user_agent(user_agent: str) -> tuple[str, str, str, bool]:
     return browser[:MAX_VALUE_LENGTH], system[:MAX_VALUE_LENGTH], device[:MAX_VALUE_LENGTH], bot
 
 
-@functools.lru_cache(maxsize=4)
-def daily_salt(secret: bytes, day: int) -> bytes:
-    """The visitor-hash key of UTC day ``day`` (days since the epoch), from ``SECRET_KEY``.
-
-    Every replica derives the same salt without talking to the others; yesterday's salt is
-    never needed again, so hashes of two days cannot be linked.
-    """
-    date = datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
-    return hmac.digest(secret, b"linkfleet-visitor-salt:" + date.encode(), "sha256")
+def daily_salt(salts: DailySalts, day: int) -> bytes | None:
+    """The visitor-hash key of UTC day ``day`` (days since the epoch): random, shared by
+    every replica through Redis, gone after its TTL; None while Redis cannot be asked."""
+    return salts.get(day)
 
 
-def visitor_hash(secret: bytes, client_ip: str, now: float) -> str:
-    """The visitor's pseudonym for the UTC day of ``now``: 32 hex digits, never the IP."""
+def visitor_hash(salts: DailySalts, client_ip: str, now: float) -> str:
+    """The visitor's pseudonym for the UTC day of ``now``: 32 hex digits, never the IP;
+    ``""`` when there is no address or no salt (never a salt made up locally)."""
     if not client_ip:
         return ""
-    return _keyed_hash(daily_salt(secret, int(now // 86400)), client_ip)
+    salt = daily_salt(salts, int(now // 86400))
+    return "" if salt is None else _keyed_hash(salt, client_ip)
 
 
 @functools.lru_cache(maxsize=16384)
@@ -225,10 +234,14 @@ def event_line(
                 ref_json = _referrer_json(ref[:MAX_USER_AGENT])
         if not settings.user_agent:
             agent = _NO_AGENT
-        if settings.country and settings.country_header:
+        if (
+            settings.country
+            and settings.country_header
+            and is_trusted_proxy(environ.get("REMOTE_ADDR", ""), settings.trusted_proxies)
+        ):
             country = environ.get(_environ_key(settings.country_header), "").strip().upper()
             cc = country if _COUNTRY.match(country) else ""
-        ip = visitor_hash(settings.secret, request.client_ip, moment)
+        ip = visitor_hash(settings.salts, request.client_ip, moment)
     link = "" if link_id is None else f'"link":{int(link_id)},'
     return (
         f'{{"v":{EVENT_VERSION},"id":"{_event_ids.of(request)}",{link}"slug":{_text_json(slug)},'

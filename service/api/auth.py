@@ -6,6 +6,11 @@
 replica counts against the same numbers: ``API_READ_RATE_LIMIT`` for reads and
 ``API_WRITE_RATE_LIMIT`` for writes. Flask-Limiter adds ``X-RateLimit-*`` and ``Retry-After``;
 :func:`add_ratelimit_headers` adds the IETF draft's ``RateLimit-Limit``/``-Remaining``/``-Reset``.
+
+A key that is not found costs a database lookup, so failures are budgeted per client before
+the lookup: past ``API_AUTH_FAILURE_LIMIT`` (default ``"10 per minute"``) unknown keys from
+one client (IPv4 address, IPv6 /64), its requests with a key answer 429 with ``Retry-After``
+without a query, whatever key they carry, until the window ends.
 """
 
 from __future__ import annotations
@@ -18,11 +23,16 @@ from typing import Any
 from flask import Response, current_app, g, request
 
 from ..extensions import limiter
+from ..extensions.rate_limits import FailureBudget, client_key
+from ..links.cache import link_cache
 from .errors import ApiProblem
 from .keys import find_active_key, touch
 from .models import ApiKey
 
 REALM = "LinkFleet API"
+#: Unknown keys one client may send per window before its key lookups stop.
+DEFAULT_AUTH_FAILURE_LIMIT = "10 per minute"
+_BUDGET = "linkfleet.api_auth_failures"
 
 
 def _challenge(error: str | None = None, description: str | None = None, **params: str) -> str:
@@ -52,8 +62,18 @@ def authenticate(scope: str) -> ApiKey:
             "Use the Bearer scheme: Authorization: Bearer <key>.",
             headers={"WWW-Authenticate": _challenge("invalid_request", "Bearer token expected")},
         )
+    budget = _failure_budget()
+    who = client_key()
+    wait = budget.retry_after(link_cache.redis, who)
+    if wait:
+        raise ApiProblem(
+            429,
+            "Too many invalid API keys from this client; see Retry-After.",
+            headers={"Retry-After": str(wait)},
+        )
     key = find_active_key(token)
     if key is None:
+        budget.spend(link_cache.redis, who)
         raise ApiProblem(
             401,
             "The API key is invalid or has been revoked.",
@@ -71,6 +91,16 @@ def authenticate(scope: str) -> ApiKey:
     return key
 
 
+def _failure_budget() -> FailureBudget:
+    """The app's budget of unknown keys (made on first use from ``API_AUTH_FAILURE_LIMIT``)."""
+    extensions = current_app.extensions
+    budget: FailureBudget | None = extensions.get(_BUDGET)
+    if budget is None:
+        limit = current_app.config.get("API_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT)
+        budget = extensions.setdefault(_BUDGET, FailureBudget("api-key", str(limit)))
+    return budget
+
+
 def current_key() -> ApiKey:
     """The key of the current API request (set by :func:`authenticate`)."""
     return g.api_key  # type: ignore[no-any-return]
@@ -79,7 +109,7 @@ def current_key() -> ApiKey:
 def rate_limit_key() -> str:
     """Flask-Limiter's key: the API key's id (unauthenticated requests never get this far)."""
     key = g.get("api_key")
-    return f"apikey:{key.id}" if key is not None else f"ip:{request.client_ip}"  # type: ignore[attr-defined]
+    return f"apikey:{key.id}" if key is not None else f"client:{client_key()}"
 
 
 def _limit_for(scope: str) -> Callable[[], str]:

@@ -11,7 +11,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 class _RequestContextFilter(logging.Filter):
-    """Adds ``request_id``, ``replica``, ``method`` and ``path`` to every record."""
+    """Adds ``request_id``, ``replica``, ``method`` and ``path`` to every record; never the
+    client's address (docs/PRIVACY.md: no raw client address in any log)."""
 
     def __init__(self, replica: str) -> None:
         super().__init__()

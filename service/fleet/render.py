@@ -12,6 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..config import PROJECT_ROOT
+from .privacy import country_headers
 from .spec import FleetSpec, find_binary, redis_password, venv_bin
 
 _templates = Environment(
@@ -96,6 +97,7 @@ def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> P
             port=spec.port,
             client_timeout=os.environ.get("LINKFLEET_NGINX_CLIENT_TIMEOUT", "15s"),
             max_inflight=int(os.environ.get("LINKFLEET_NGINX_MAX_INFLIGHT", "2048")),
+            country_headers=country_headers(),
         )
     )
     return path

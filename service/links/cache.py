@@ -1,16 +1,27 @@
 """The two-tier link cache that keeps the redirect hot path off the database.
 
-* L1: a bounded per-process TTL cache of immutable :class:`LinkRecord` values (and short
-  negative entries for unknown slugs). A hit costs a dict lookup under a lock.
+* L1: a bounded per-process TTL cache of immutable :class:`LinkRecord` values. A hit costs
+  a dict lookup under a lock. It holds no "no such slug" entries: a negative entry in one
+  process's memory could only be evicted by a message that arrives late, and a link just
+  created would answer 404 there.
 * L2: Flask-Caching's ``RedisCache`` shared by all replicas, values stored as JSON (never
-  pickle: whoever can write to Redis must not be able to run code in the app).
-* The database only on a miss in both.
+  pickle: whoever can write to Redis must not be able to run code in the app), with short
+  negative entries for unknown slugs.
+* The database only on a miss in both, and for a client at most ``LINK_NOT_FOUND_LIMIT``
+  times per window with no link found (:class:`~..extensions.rate_limits.FailureBudget`):
+  past that, its double misses answer 429 without a query, so a flood of made-up slugs
+  cannot reach the database at a rate the client chooses.
 
-Edits reach every replica through Redis pub/sub: the writer deletes the L2 entry and publishes
-the slug on :data:`INVALIDATE_CHANNEL`; each process runs a listener (a daemon thread, a
-greenlet under gevent) that evicts its L1 entry. A second delete-and-publish half a second
-later removes what a reader that raced the edit may have written back. Together: an edited or
-deleted link stops redirecting the old way on every replica within one second.
+Edits reach every replica through Redis pub/sub: the writer bumps :data:`GENERATION_KEY`,
+deletes the L2 entry and publishes the slug on :data:`INVALIDATE_CHANNEL`, all before the
+write call returns; each process runs a listener (a daemon thread, a greenlet under gevent)
+that evicts its L1 entry. A reader fills L2 only if the generation it read *before* its
+query is still current (one Lua script), so a reader that raced the change cannot write the
+old state back: in particular a created or renamed slug never answers 404, on any replica,
+once the call that made it has returned. A second delete-and-publish half a second later is
+a backstop for writers that skip the check (an older release during a rolling deploy).
+Together: an edited or deleted link stops redirecting the old way on every replica within
+one second.
 
 When Redis is down, lookups fall back to L1 and then the database (L2 is skipped for
 ``LINK_CACHE_REDIS_RETRY`` seconds after a failure instead of timing out on every request),
@@ -32,23 +43,38 @@ from typing import Any
 
 import redis
 from cachelib.serializers import BaseSerializer
-from cachetools import TLRUCache
-from flask import Flask, current_app
+from cachetools import TTLCache
+from flask import Flask, current_app, has_request_context
 from flask_caching import Cache
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
 
 from .. import signals
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
+from ..extensions.rate_limits import FailureBudget, client_key
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
 INVALIDATE_CHANNEL = "linkfleet:link-invalidate"
 #: Prefix of the L2 keys (``linkfleet:link:<slug>``).
 KEY_PREFIX = "linkfleet:link:"
+#: Bumped by every change of any link; an L2 fill that saw an older value is dropped.
+GENERATION_KEY = "linkfleet:link-generation"
+#: The answer to a client past its budget of lookups that found nothing.
+TOO_MANY_MISSES = "Too many requests for addresses that lead nowhere; try again later."
+
+#: KEYS: the entry, the generation; ARGV: generation seen before the query, value, TTL.
+#: Sets the entry only if no change happened since (and nobody filled it meanwhile).
+_FILL_SCRIPT = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3], 'NX')
+end
+return false
+"""
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +87,6 @@ _COUNT_DB = LINK_CACHE_LOOKUPS.labels("db")
 _WIRE_VERSION = 2
 #: The L2 value of "there is no such link" (a record is always a list).
 _NEGATIVE = 0
-#: The L1 lookup default: neither a record nor a negative entry.
-_MISS: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +198,10 @@ class LinkCache:
     ``LINK_CACHE_L2_TTL`` (600 s)
         Lifetime of the Redis entries, a safety net behind explicit invalidation.
     ``LINK_CACHE_NEGATIVE_TTL`` (5 s)
-        Lifetime of "no such slug" entries in both tiers.
+        Lifetime of "no such slug" entries in L2.
+    ``LINK_NOT_FOUND_LIMIT`` ("30 per minute")
+        Double misses that found no link, per client (IPv4 address, IPv6 /64), before its
+        further double misses answer 429 without a database query.
     ``LINK_CACHE_REDIS_RETRY`` (1 s)
         How long lookups skip L2 after a Redis error.
     ``LINK_CACHE_REINVALIDATE_DELAY`` (0.5 s)
@@ -201,6 +228,7 @@ class LinkCache:
         config.setdefault("LINK_CACHE_NEGATIVE_TTL", 5)
         config.setdefault("LINK_CACHE_REDIS_RETRY", 1.0)
         config.setdefault("LINK_CACHE_REINVALIDATE_DELAY", 0.5)
+        config.setdefault("LINK_NOT_FOUND_LIMIT", "30 per minute")
         timeout = float(config["REDIS_SOCKET_TIMEOUT"])
         # Its own client, failing fast: on the hot path a retry loop would be worse than
         # falling back to the database. Nothing connects until the first command.
@@ -240,7 +268,11 @@ class LinkCache:
         return self.state(current_app._get_current_object())  # type: ignore[attr-defined]
 
     def lookup(self, slug: str) -> LinkRecord | None:
-        """The record of ``slug``, or None when no such link exists (L1, then L2, then DB)."""
+        """The record of ``slug``, or None when no such link exists (L1, then L2, then DB).
+
+        In a request, a double miss first checks the client's budget of lookups that found
+        nothing and raises :class:`~werkzeug.exceptions.TooManyRequests` once it is spent.
+        """
         return self._current().lookup(slug)
 
     def invalidate(self, *slugs: str) -> None:
@@ -281,8 +313,10 @@ class _State:
         self.negative_ttl = float(config["LINK_CACHE_NEGATIVE_TTL"])
         self.redis_retry = float(config["LINK_CACHE_REDIS_RETRY"])
         self.reinvalidate_delay = float(config["LINK_CACHE_REINVALIDATE_DELAY"])
-        self.l1: TLRUCache[str, LinkRecord | None] = TLRUCache(
-            maxsize=int(config["LINK_CACHE_L1_SIZE"]), ttu=self._time_to_use
+        self.misses = FailureBudget("not-found", str(config["LINK_NOT_FOUND_LIMIT"]))
+        self.fill = client.register_script(_FILL_SCRIPT)
+        self.l1: TTLCache[str, LinkRecord] = TTLCache(
+            maxsize=int(config["LINK_CACHE_L1_SIZE"]), ttl=self.l1_ttl
         )
         self.lock = threading.Lock()
         #: Bumped by every eviction; a fill that saw another value may be stale and is dropped.
@@ -295,31 +329,58 @@ class _State:
         self.pending: dict[str, float] = {}
         self.timer: threading.Timer | None = None
 
-    def _time_to_use(self, _key: str, value: LinkRecord | None, now: float) -> float:
-        return now + (self.l1_ttl if value is not None else self.negative_ttl)
-
     # -- reads --------------------------------------------------------------------------------
 
     def lookup(self, slug: str) -> LinkRecord | None:
         if self.listener_pid != os.getpid():
             self.start_listener()
         with self.lock:
-            entry = self.l1.get(slug, _MISS)
-        if entry is not _MISS:
-            (_COUNT_NEGATIVE if entry is None else _COUNT_L1).inc()
-            return entry  # type: ignore[no-any-return]
+            entry = self.l1.get(slug)
+        if entry is not None:
+            _COUNT_L1.inc()
+            return entry
         generation = self.generation
         found, record = self._from_l2(slug)
         if found:
             (_COUNT_NEGATIVE if record is None else _COUNT_L2).inc()
         else:
-            record = self._from_db(slug)
-            _COUNT_DB.inc()
-            self._to_l2(slug, record)
-        with self.lock:
-            if self.generation == generation:
-                self.l1[slug] = record
+            record = self._from_db_within_budget(slug)
+        if record is not None:
+            with self.lock:
+                if self.generation == generation:
+                    self.l1[slug] = record
         return record
+
+    def _from_db_within_budget(self, slug: str) -> LinkRecord | None:
+        """The database's answer, filled into L2 unless a change raced the query; in a
+        request, only while the client has lookups that found nothing left."""
+        seen = self._generation()
+        client = None if time.monotonic() < self.l2_retry_at else self.redis
+        who = client_key() if has_request_context() else None
+        if who is not None:
+            wait = self.misses.retry_after(client, who)
+            if wait:
+                raise TooManyRequests(TOO_MANY_MISSES, retry_after=wait)
+        record = self._from_db(slug)
+        _COUNT_DB.inc()
+        if seen is not None:
+            self._to_l2(slug, record, seen)
+        if record is None and who is not None:
+            self.misses.spend(client, who)
+        return record
+
+    def _generation(self) -> str | None:
+        """The shared change counter as text (``""`` before any change); None if unknown."""
+        if time.monotonic() < self.l2_retry_at:
+            return None
+        try:
+            value = self.redis.get(GENERATION_KEY)
+        except redis.RedisError as error:
+            self._redis_failed("read from", error)
+            return None
+        if value is None:
+            return ""
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     def _from_l2(self, slug: str) -> tuple[bool, LinkRecord | None]:
         if time.monotonic() < self.l2_retry_at:
@@ -352,14 +413,20 @@ class _State:
         ).first()
         return None if row is None else LinkRecord.from_link(row)
 
-    def _to_l2(self, slug: str, record: LinkRecord | None) -> None:
+    def _to_l2(self, slug: str, record: LinkRecord | None, seen: str) -> None:
+        """Fill L2 with what the query found, if generation ``seen`` is still current."""
         if time.monotonic() < self.l2_retry_at:
             return
+        value: Any
+        if record is None:
+            value, ttl = _NEGATIVE, max(1, round(self.negative_ttl))
+        else:
+            value, ttl = record.to_wire(), self.l2_ttl
         try:
-            if record is None:
-                self.l2.set(slug, _NEGATIVE, timeout=max(1, round(self.negative_ttl)))
-            else:
-                self.l2.set(slug, record.to_wire(), timeout=self.l2_ttl)
+            self.fill(
+                keys=[KEY_PREFIX + slug, GENERATION_KEY],
+                args=[seen, JsonSerializer().dumps(value), ttl],
+            )
         except redis.RedisError as error:
             self._redis_failed("write to", error)
 
@@ -433,10 +500,13 @@ class _State:
             self.broadcast(ready)
 
     def broadcast(self, slugs: list[str]) -> None:
-        """Delete the L2 entries and announce ``slugs`` to every listener, in one round trip."""
+        """Bump the generation, delete the L2 entries and announce ``slugs`` to every
+        listener, in one round trip. The bump comes first: a racing reader's fill that runs
+        between the two would otherwise survive the delete."""
         self.evict(slugs)
         try:
             pipe = self.redis.pipeline(transaction=False)
+            pipe.incr(GENERATION_KEY)
             pipe.delete(*(KEY_PREFIX + slug for slug in slugs))
             for slug in slugs:
                 pipe.publish(INVALIDATE_CHANNEL, slug)

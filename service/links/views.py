@@ -23,6 +23,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from .. import signals
 from ..extensions import limiter
+from ..extensions.rate_limits import client_ip_key
 from ..passwords import verify_password
 from . import bp, visits
 from .cache import LinkRecord, link_cache
@@ -93,7 +94,7 @@ def _password_rate_limit() -> str:
 def _password_attempt_key() -> str:
     """One budget per client and link: guessing one link's password does not lock others."""
     slug = (request.view_args or {}).get("slug", "")
-    return f"{request.client_ip}/{slug}"  # type: ignore[attr-defined]
+    return f"{client_ip_key()}/{slug}"
 
 
 def _attempt_failed(response: Response) -> bool:

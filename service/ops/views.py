@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, jsonify, request
+from flask import Response, abort, current_app, jsonify, request
 from sqlalchemy import text
 
 from ..app import is_private_address
@@ -48,8 +48,12 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
-    """Prometheus text for this replica; hidden (404) from clients outside private networks."""
-    if not is_private_address(request.client_ip):  # type: ignore[attr-defined]
+    """Prometheus text for this replica; hidden (404) from clients outside private networks,
+    and from everyone when ``METRICS_PORT`` serves them on a listener of their own: behind
+    an ingress that connects from a private address, the address check proves nothing."""
+    if current_app.config.get("METRICS_PORT") or not is_private_address(
+        request.client_ip  # type: ignore[attr-defined]
+    ):
         abort(404)
     body, content_type = metrics.render()
     return Response(body, content_type=content_type)

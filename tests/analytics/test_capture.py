@@ -24,18 +24,21 @@ from service.analytics.capture import (
 from service.analytics.extension import analytics
 from service.config import ConfigError, Settings
 from tests.analytics.conftest import CHROME, GOOGLEBOT, IPHONE
+from tests.conftest import RedisServer
 
 DAY = 86400
 NOW = 1_780_000_000.0  # 2026-05-28 UTC
 
 
 @pytest.fixture
-def bare_app() -> Flask:
-    """An app that is never served: build_event needs only a request context."""
+def bare_app(redis_server: RedisServer) -> Flask:
+    """An app that is never served: build_event needs a request context (and Redis, where
+    the day's visitor-hash salt lives)."""
     return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "capture-secret",
+            "REDIS_URL": redis_server.url,
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
             "ANALYTICS_COUNTRY_HEADER": "CF-IPCountry",
         }
@@ -49,17 +52,22 @@ def settings(bare_app: Flask) -> CaptureSettings:
 
 @pytest.fixture
 def click(bare_app: Flask, settings: CaptureSettings) -> Any:
-    """Builds the event of a click with the given headers and client address."""
+    """Builds the event of a click with the given headers and client address, as our proxy
+    (nginx on loopback) forwards it; ``proxy=None``: the client connected directly."""
 
     def build(
         headers: dict[str, str] | None = None,
         *,
         remote: str = "203.0.113.7",
+        proxy: str | None = "127.0.0.1",
         now: float = NOW,
         capture: CaptureSettings | None = None,
     ) -> dict[str, Any]:
+        sent = dict(headers or {})
+        if proxy is not None:
+            sent["X-Forwarded-For"] = remote
         with bare_app.test_request_context(
-            "/promo", headers=headers or {}, environ_base={"REMOTE_ADDR": remote}
+            "/promo", headers=sent, environ_base={"REMOTE_ADDR": proxy or remote}
         ):
             return build_event(request, "promo", capture or settings, now=now)
 
@@ -125,7 +133,10 @@ def test_privacy_switches(
 ) -> None:
     values = {"referrer": True, "user_agent": True, "country": True, switch: False}
     capture = CaptureSettings(
-        secret=settings.secret, country_header=settings.country_header, **values
+        salts=settings.salts,
+        country_header=settings.country_header,
+        trusted_proxies=settings.trusted_proxies,
+        **values,
     )
     event = click(FULL, capture=capture)
     for key in dropped:
@@ -145,15 +156,15 @@ def test_privacy_switches_come_from_linkfleet_settings(monkeypatch: pytest.Monke
     assert capture.country_header == "X-Country"
 
 
-def test_ip_is_hashed_and_the_salt_rotates_daily(click: Any) -> None:
+def test_ip_is_hashed_and_the_salt_rotates_daily(click: Any, settings: CaptureSettings) -> None:
     today = click(FULL)["ip"]
     assert click(FULL, now=NOW + 60)["ip"] == today  # same visitor, same day
     assert click(FULL, now=NOW + DAY)["ip"] != today  # next UTC day: another pseudonym
     assert click(FULL, remote="203.0.113.8")["ip"] != today
-    assert daily_salt(b"capture-secret", int(NOW // DAY)) != daily_salt(
-        b"capture-secret", int(NOW // DAY) + 1
+    assert daily_salt(settings.salts, int(NOW // DAY)) != daily_salt(
+        settings.salts, int(NOW // DAY) + 1
     )
-    assert visitor_hash(b"another-secret", "203.0.113.7", NOW) != today
+    assert visitor_hash(settings.salts, "203.0.113.7", NOW) == today
 
 
 def test_the_day_boundary_is_utc_midnight(click: Any) -> None:
@@ -163,10 +174,12 @@ def test_the_day_boundary_is_utc_midnight(click: Any) -> None:
 
 
 def test_client_ip_behind_the_trusted_proxy_is_the_forwarded_one(click: Any) -> None:
-    direct = click(FULL, remote="198.51.100.4")["ip"]
-    proxied = click({**FULL, "X-Forwarded-For": "198.51.100.4"}, remote="127.0.0.1")["ip"]
+    direct = click(FULL, remote="198.51.100.4", proxy=None)["ip"]
+    proxied = click(FULL, remote="198.51.100.4")["ip"]
     assert proxied == direct
-    spoofed = click({**FULL, "X-Forwarded-For": "198.51.100.4"}, remote="192.0.2.9")["ip"]
+    spoofed = click({**FULL, "X-Forwarded-For": "198.51.100.4"}, remote="192.0.2.9", proxy=None)[
+        "ip"
+    ]
     assert spoofed != direct  # an untrusted peer cannot choose its pseudonym
 
 
@@ -197,7 +210,7 @@ def test_bad_country_values_are_ignored(click: Any, value: str) -> None:
 
 
 def test_no_country_without_a_configured_header(click: Any, settings: CaptureSettings) -> None:
-    capture = CaptureSettings(secret=settings.secret)
+    capture = CaptureSettings(salts=settings.salts)
     assert click(FULL, capture=capture)["cc"] == ""
 
 

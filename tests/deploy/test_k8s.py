@@ -237,3 +237,94 @@ def test_the_loader_merges_like_a_strategic_merge_patch() -> None:
             ],
         }
     }
+
+
+def test_metrics_have_a_port_no_ingress_reaches(rendered: list[Resource]) -> None:
+    """Prometheus scrapes the pods' own metrics port; the Service (so the Ingress) offers only
+    ``http``, and the app there hides /metrics even from private addresses."""
+    deployment = find(rendered, "Deployment", "linkfleet-app")
+    template = deployment["spec"]["template"]
+    (app,) = template["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in app["ports"]}
+    env = {item["name"]: item.get("value") for item in app.get("env", [])}
+    assert int(env["LINKFLEET_METRICS_PORT"]) == ports["metrics"] != ports["http"]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
+    for resource in rendered:
+        if resource["kind"] == "Service" and resource["spec"].get("selector") == APP_LABELS:
+            for port in resource["spec"]["ports"]:
+                assert port.get("targetPort") not in {"metrics", ports["metrics"]}
+    service = find(rendered, "Service", "linkfleet-app")
+    targets = {port["name"]: port["targetPort"] for port in service["spec"]["ports"]}
+    ingress = find(rendered, "Ingress", "linkfleet")
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert targets[path["backend"]["service"]["port"]["name"]] == "http"
+
+
+def test_the_app_port_hides_metrics_when_they_have_their_own(tmp_path: Path) -> None:
+    from service import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "k8s",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "METRICS_PORT": 9100,
+        }
+    )
+    ingress_controller = {"REMOTE_ADDR": "10.42.0.7"}  # SNATed into the pod network
+    assert app.test_client().get("/metrics", environ_base=ingress_controller).status_code == 404
+    app.config["METRICS_PORT"] = 0
+    assert app.test_client().get("/metrics", environ_base=ingress_controller).status_code == 200
+
+
+def test_gunicorn_serves_metrics_on_their_own_port(tmp_path: Path, redis_server: Any) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.conftest import free_port, wait_until
+
+    app_port, metrics_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LINKFLEET_")},
+        "LINKFLEET_SECRET_KEY": "k8s",
+        "LINKFLEET_REDIS_URL": redis_server.url,
+        "LINKFLEET_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "LINKFLEET_METRICS_PORT": str(metrics_port),
+        "LINKFLEET_RUN_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+    assert gunicorn is not None
+    server = subprocess.Popen(
+        [
+            gunicorn,
+            *("--config", str(ROOT / "deploy" / "gunicorn.conf.py")),
+            *("--bind", f"127.0.0.1:{app_port}", "--chdir", str(ROOT)),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def answers() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{app_port}/healthz", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(answers, 30, "gunicorn answered")
+        assert requests.get(f"http://127.0.0.1:{app_port}/metrics", timeout=5).status_code == 404
+        time.sleep(0.2)
+        scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert scraped.status_code == 200
+        assert 'linkfleet_http_requests_total{endpoint="ops.healthz"' in scraped.text
+    finally:
+        server.terminate()
+        server.wait(30)

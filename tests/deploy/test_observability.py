@@ -106,7 +106,7 @@ def test_prometheus_keeps_the_annotated_pods_in_kubernetes() -> None:
     (job,) = config["scrape_configs"]
     relabel = {tuple(rule["source_labels"]): rule for rule in job["relabel_configs"]}
     resources = build(ROOT / "deploy" / "k8s" / "base")
-    for name, port in (("linkfleet-app", "8000"), ("linkfleet-worker", "9100")):
+    for name, port in (("linkfleet-app", "9100"), ("linkfleet-worker", "9100")):
         template = find(resources, "Deployment", name)["spec"]["template"]
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"

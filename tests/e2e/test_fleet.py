@@ -35,7 +35,7 @@ def test_requests_reach_every_replica(fleet: Fleet) -> None:
 def test_status_lists_every_process(fleet: Fleet) -> None:
     output = fleet.cli("fleet", "status").stdout
     lines = {line.split()[0]: line for line in output.splitlines()[1:]}
-    assert set(lines) == {"nginx", "redis", "replica-1", "replica-2", "worker"}
+    assert set(lines) == {"logrotate", "nginx", "redis", "replica-1", "replica-2", "worker"}
     for name in ("nginx", "replica-1", "replica-2"):
         assert "RUNNING" in lines[name]
         assert "ready" in lines[name]
@@ -85,7 +85,7 @@ def test_scaling_2_3_1_2_fails_no_request(fleet: Fleet) -> None:
     assert loop.failures == 0, loop.outcomes
     assert loop.served_by["replica-3"] > 0, "the added replica never served"
     processes = set(Supervisor(fleet.spec).processes())
-    assert processes == {"nginx", "redis", "replica-1", "replica-2", "worker"}
+    assert processes == {"logrotate", "nginx", "redis", "replica-1", "replica-2", "worker"}
 
 
 def test_readyz_follows_redis(fleet: Fleet) -> None:

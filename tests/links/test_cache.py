@@ -383,3 +383,41 @@ def test_lookups_are_counted_by_the_tier_that_answered(app: Flask, make_user: An
     assert count("l1") - before["l1"] == 1
     assert count("negative") - before["negative"] == 1
     assert count("l2") - before["l2"] == 1
+
+
+def test_a_created_slug_answers_at_once_on_every_replica(
+    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+) -> None:
+    """No waiting for pub/sub: the moment the create call returns, replica 2 redirects."""
+    two = replica_factory("replica-2").test_client()
+    two.get("/warm-up")
+    wait_for_listener(two.application)
+    for number in range(20):
+        slug = f"fresh-{number}"
+        assert two.get(f"/{slug}").status_code == 404
+        assert slug not in link_cache.state(two.application).l1  # no negative entry in L1
+        new_link(app, make_user, slug=slug)
+        assert two.get(f"/{slug}").status_code == 302
+
+
+def test_a_fill_that_raced_a_creation_is_refused(
+    app: Flask,
+    make_user: UserFactory,
+    replica_factory: Callable[..., Flask],
+    redis_server: RedisServer,
+) -> None:
+    """A reader whose query ran before the commit cannot write "no such link" afterwards."""
+    two = replica_factory("replica-2")
+    state = link_cache.state(two)
+    with two.app_context():
+        seen = state._generation()
+        assert state._from_db("racy") is None  # the reader's query, before the link exists
+    new_link(app, make_user, slug="racy")
+    state._to_l2("racy", None, seen or "")  # ... and its fill, after the call returned
+    raw = redis.Redis.from_url(redis_server.url)
+    assert raw.get(KEY_PREFIX + "racy") is None
+    assert two.test_client().get("/racy").status_code == 302
+    with two.app_context():  # an unraced fill still works
+        fresh = state._generation()
+    state._to_l2("racy-free", None, fresh or "")
+    assert raw.get(KEY_PREFIX + "racy-free") == b"0"
