@@ -95,7 +95,7 @@ class Size:
 
 
 SIZES = {
-    "full": Size("full", 4, 20.0, 30.0, 1000, 5, 5, 3000, 240.0),
+    "full": Size("full", 4, 20.0, 30.0, 1000, 5, 5, 2000, 240.0),
     "test": Size("test", 3, 6.0, 5.0, 300, 4, 2, 400, 150.0),
 }
 
@@ -163,7 +163,7 @@ class DrillFleet:
         return Supervisor(self.fleet.spec)
 
     def new_link(self, label: str) -> tuple[str, int]:
-        """A fresh link (slug, id) made through the API, and cached on every replica."""
+        """A fresh link made through the API: its slug and id."""
         response = self.api.post(
             f"{self.url}/api/v1/links", json={"url": f"https://example.org/{label}"}, timeout=30
         )
@@ -205,7 +205,7 @@ class DrillFleet:
         return self.counted(link_id)
 
     def restore(self) -> None:
-        """Two replicas, Redis, the worker and the database path all up and ready."""
+        """Back to two replicas, Redis and the worker running, everything ready."""
         processes = self.supervisor.processes()
         for name in ("redis", "worker", *self.fleet.spec.replicas):
             if processes.get(name, {}).get("statename") != "RUNNING":
