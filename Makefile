@@ -11,11 +11,12 @@ LINKFLEET := $(BIN)/linkfleet
 REPLICAS  ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DRILLS_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: help up down status scale restart test lint bench loadtest system-deps bench-deps test-deps venv clean compose-test
+.PHONY: help up down status scale restart test lint bench drills loadtest system-deps bench-deps test-deps venv clean compose-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +69,9 @@ test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite,
 
 bench: bench-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
 	$(BIN)/python loadtests/scaling.py $(BENCH_ARGS)
+
+drills: system-deps $(STAMP) ## Reliability drills on a throwaway fleet; writes docs/RELIABILITY.md's table
+	$(BIN)/python -m loadtests.drills $(DRILLS_ARGS)
 
 loadtest: $(STAMP) ## Locust web UI on http://127.0.0.1:8089 against the running fleet (make up first)
 	$(BIN)/python loadtests/seed.py --links 10000 --env-file .run/bench.env

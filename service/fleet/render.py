@@ -98,6 +98,7 @@ def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> P
             client_timeout=os.environ.get("LINKFLEET_NGINX_CLIENT_TIMEOUT", "15s"),
             max_inflight=int(os.environ.get("LINKFLEET_NGINX_MAX_INFLIGHT", "2048")),
             country_headers=country_headers(),
+            proxy_read_timeout=os.environ.get("LINKFLEET_NGINX_PROXY_READ_TIMEOUT", "35s"),
         )
     )
     return path

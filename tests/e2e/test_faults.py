@@ -18,22 +18,26 @@ import selectors
 import signal
 import socket
 import subprocess
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.conftest import POSTGRES_URL, child_pids, wait_until
+from tests.conftest import child_pids, wait_until
 from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
-from tests.reliability import record
+from tests.reliability import (
+    Traffic,
+    all_ready,
+    postgres_behind_proxy,
+    record,
+    replica_pids,
+    replica_urls,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -61,63 +65,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-class Traffic:
-    """Clients GETting ``url`` (no redirect following, a fresh connection each time) until
-    stopped or ``seconds`` have passed; every outcome counted."""
-
-    def __init__(self, url: str, *, clients: int = 3, seconds: float = 60.0) -> None:
-        self.url = url
-        self.deadline = time.monotonic() + seconds
-        self.stopped = threading.Event()
-        self.outcomes: collections.Counter[str] = collections.Counter()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def _run(self) -> None:
-        with requests.Session() as session:
-            while not self.stopped.is_set() and time.monotonic() < self.deadline:
-                try:
-                    response = session.get(
-                        self.url,
-                        allow_redirects=False,
-                        timeout=10,
-                        headers={"Connection": "close"},
-                    )
-                    outcome = str(response.status_code)
-                except requests.RequestException as error:
-                    outcome = type(error).__name__
-                with self.lock:
-                    self.outcomes[outcome] += 1
-                time.sleep(0.01)
-
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        for thread in self.threads:
-            thread.join(15)
-
-    @property
-    def sent(self) -> int:
-        return sum(self.outcomes.values())
-
-    def failed(self, ok: str = "302") -> int:
-        return self.sent - self.outcomes[ok]
-
-
 def create_link(fleet: Fleet, api: requests.Session, **fields: Any) -> str:
     fields.setdefault("url", "https://example.org/faults")
     response = api.post(f"{fleet.url}/api/v1/links", json=fields, timeout=30)
     assert response.status_code == 201, response.text
     return str(response.json()["slug"])
-
-
-def replica_urls(fleet: Fleet) -> list[str]:
-    return [f"http://127.0.0.1:{port}" for port in fleet.spec.replicas.values()]
 
 
 def warm(fleet: Fleet, slug: str) -> int:
@@ -128,7 +80,7 @@ def warm(fleet: Fleet, slug: str) -> int:
     still cached when the fault starts."""
     time.sleep(1.0)
     made = 0
-    for base in [*replica_urls(fleet), fleet.url, fleet.url]:
+    for base in [*replica_urls(fleet.spec), fleet.url, fleet.url]:
         response = requests.get(f"{base}/{slug}", allow_redirects=False, timeout=5)
         assert response.status_code == 302
         made += 1
@@ -152,21 +104,6 @@ def wait_counted(fleet: Fleet, api: requests.Session, slug: str, served: int) ->
         counted = visits(fleet, api, slug)
     time.sleep(1.5)
     return visits(fleet, api, slug)
-
-
-def replica_pids(fleet: Fleet) -> dict[str, int]:
-    processes = Supervisor(fleet.spec).processes()
-    return {name: int(processes[name]["pid"]) for name in fleet.spec.replicas}
-
-
-def all_ready(fleet: Fleet) -> bool:
-    try:
-        return all(
-            requests.get(f"{base}/readyz", timeout=3).status_code == 200
-            for base in [*replica_urls(fleet), fleet.url]
-        )
-    except requests.RequestException:
-        return False
 
 
 def csrf_of(html: str) -> str:
@@ -248,7 +185,7 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
 ) -> None:
     slug = create_link(fleet, api)
     served = warm(fleet, slug)
-    pids = replica_pids(fleet)
+    pids = replica_pids(fleet.spec)
     browser = requests.Session()
     token = csrf_of(browser.get(f"{fleet.url}/login", timeout=5).text)
     supervisor = Supervisor(fleet.spec)
@@ -285,8 +222,10 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
     during = traffic.outcomes["302"]
     served += during
 
-    wait_until(lambda: all_ready(fleet), 20, "the fleet did not turn ready after Redis returned")
-    assert replica_pids(fleet) == pids, "a replica was restarted"
+    wait_until(
+        lambda: all_ready(fleet.spec), 20, "the fleet did not turn ready after Redis returned"
+    )
+    assert replica_pids(fleet.spec) == pids, "a replica was restarted"
     after = Traffic(f"{fleet.url}/{slug}", seconds=2)
     with after:
         time.sleep(2)
@@ -334,7 +273,7 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
 ) -> None:
     slug = create_link(fleet, api)
     served = warm(fleet, slug)
-    pids = replica_pids(fleet)
+    pids = replica_pids(fleet.spec)
     lock = SqliteWriteLock(fleet.run_dir / "linkfleet.db")
     lock.take()
     refused = []
@@ -352,7 +291,7 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
     finally:
         lock.release()
     served += traffic.outcomes["302"]
-    wait_until(lambda: all_ready(fleet), 20, "the fleet is not ready after the lock")
+    wait_until(lambda: all_ready(fleet.spec), 20, "the fleet is not ready after the lock")
     created = api.post(f"{fleet.url}/api/v1/links", json={"url": "https://example.org/unlocked"})
     counted = wait_counted(fleet, api, slug, served)
     record(
@@ -369,7 +308,7 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
         assert_problem_503(response)
     assert traffic.failed() == 0, traffic.outcomes
     assert created.status_code == 201, created.text
-    assert replica_pids(fleet) == pids
+    assert replica_pids(fleet.spec) == pids
     assert counted == served
 
 
@@ -377,27 +316,14 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
 def postgres_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, TcpProxy]]:
     """A fleet on the machine's PostgreSQL (a schema of its own) through a TCP proxy the test
     can cut; everything dropped afterwards."""
-    schema = f"linkfleet_faults_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    host_port = POSTGRES_URL.rsplit("@", 1)[1].split("/", 1)[0]
-    proxy = TcpProxy(host_port.split(":")[0], int(host_port.split(":")[1]))
-    proxy.start()
-    user = POSTGRES_URL.split("//", 1)[1].split("@", 1)[0]
-    database = POSTGRES_URL.rsplit("/", 1)[1]
-    url = f"postgresql://{user}@127.0.0.1:{proxy.port}/{database}?options=-csearch_path%3D{schema}"
-    env = fleet_env(tmp_path / "run", LINKFLEET_DATABASE_URL=url)
-    running = Fleet(tmp_path / "run", env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    try:
-        running.cli("fleet", "up", "--replicas", "2")
-        yield running, proxy
-    finally:
-        running.cli("fleet", "down", check=False)
-        proxy.close()
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with postgres_behind_proxy() as (url, proxy, _):
+        env = fleet_env(tmp_path / "run", LINKFLEET_DATABASE_URL=url)
+        running = Fleet(tmp_path / "run", env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
+        try:
+            running.cli("fleet", "up", "--replicas", "2")
+            yield running, proxy
+        finally:
+            running.cli("fleet", "down", check=False)
 
 
 def _api_session(fleet: Fleet, email: str) -> requests.Session:
@@ -422,7 +348,7 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
     api = _api_session(fleet, "pg-faults@example.com")
     slug = create_link(fleet, api)
     served = warm(fleet, slug)
-    pids = replica_pids(fleet)
+    pids = replica_pids(fleet.spec)
     browser = requests.Session()
     token = csrf_of(browser.get(f"{fleet.url}/login", timeout=5).text)
     refused: list[requests.Response] = []
@@ -483,7 +409,7 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
     assert ready.json()["failed"] == ["database"]
     assert created is not None
     assert created.status_code == 201
-    assert replica_pids(fleet) == pids, "a replica was restarted"
+    assert replica_pids(fleet.spec) == pids, "a replica was restarted"
     assert counted == served
 
 
@@ -491,7 +417,7 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
 
 
 def _freeze(fleet: Fleet, sig: signal.Signals) -> None:
-    for pid in replica_pids(fleet).values():
+    for pid in replica_pids(fleet.spec).values():
         for worker in child_pids(pid):
             os.kill(worker, sig)
 
@@ -503,7 +429,7 @@ def test_more_requests_than_the_limits_get_fast_503s_and_memory_stays_bounded(
     the rest at once with 503 problem+json; thawed, the held ones are served."""
     port = fleet.spec.port
     total = 4 * MAX_INFLIGHT
-    pids = replica_pids(fleet)
+    pids = replica_pids(fleet.spec)
     rss_before = rss_kib(fleet_processes(fleet))
     request = b"GET /healthz HTTP/1.1\r\nHost: linkfleet\r\nConnection: close\r\n\r\n"
     _freeze(fleet, signal.SIGSTOP)
@@ -544,8 +470,8 @@ def test_more_requests_than_the_limits_get_fast_503s_and_memory_stays_bounded(
     assert re.search(rb"(?i)retry-after: 1", head)
     assert json.loads(body)["status"] == 503
     assert rss_after - rss_before < 64 * 1024, "memory grew by more than 64 MiB"
-    assert replica_pids(fleet) == pids
-    assert all_ready(fleet)
+    assert replica_pids(fleet.spec) == pids
+    assert all_ready(fleet.spec)
 
 
 def test_a_burst_of_concurrent_connections_is_served_or_shed_never_dropped(
