@@ -300,15 +300,23 @@ def row_context() -> CheckContext:
     return CheckContext.current()
 
 
+def load_row(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The row as the API's row schema reads it (shapes, types), or its errors per field.
+    What the values mean is checked by the links service when the batch is written."""
+    try:
+        return _row_schema.load(raw), {}
+    except ma.ValidationError as error:
+        return None, flatten_errors(error.messages)
+
+
 def clean_row(
     raw: Any, context: CheckContext
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """The row's values as the links service would store them, or its errors per field:
-    the API's row schema (shapes, types), then the service's own checks."""
-    try:
-        data: dict[str, Any] = _row_schema.load(raw)
-    except ma.ValidationError as error:
-        return None, flatten_errors(error.messages)
+    :func:`load_row`, then the service's field checks (a dry run of one row)."""
+    data, errors = load_row(raw)
+    if data is None:
+        return None, errors
     try:
         return check(data, context), {}
     except ValidationError as error:
@@ -353,7 +361,7 @@ def run_import(
     try:
         for number, raw in rows:
             report.rows += 1
-            values, errors = clean_row(raw, context)
+            values, errors = load_row(raw)
             if values is None:
                 slug = raw.get("slug") if isinstance(raw, dict) else None
                 report.fail(number, slug if isinstance(slug, str) else None, errors)
@@ -415,6 +423,7 @@ __all__ = [
     "ImportReport",
     "clean_row",
     "detect_kind",
+    "load_row",
     "rows_of",
     "run_import",
     "text_stream",
