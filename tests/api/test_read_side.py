@@ -238,3 +238,14 @@ def test_a_page_of_another_account_is_not_shown(
     api.post("/api/v1/links", key=other.key, json={"url": "https://c.example/", "slug": "carols"})
     api.create(slug="mine")
     assert [item["slug"] for item in api.get("/api/v1/links").get_json()] == ["mine"]
+
+
+def test_the_openapi_schema_says_what_visits_counts(client: Any) -> None:
+    link = client.get("/api/openapi.json").get_json()["components"]["schemas"]["Link"]
+    assert link["properties"]["visits"]["description"].startswith("Clicks counted")
+    assert (
+        "visits"
+        not in client.get("/api/openapi.json").get_json()["components"]["schemas"]["LinkCreate"][
+            "properties"
+        ]
+    )

@@ -363,7 +363,7 @@ def test_control_characters_are_field_errors(
 
 
 def test_a_batch_checks_each_row_like_create_link(app: Flask, make_user: UserFactory) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"url": "javascript:alert(1)"},
         {"url": "https://example.com/", "slug": "api"},
         {"url": "https://example.com/", "title": "x" * 201},
@@ -376,7 +376,7 @@ def test_a_batch_checks_each_row_like_create_link(app: Flask, make_user: UserFac
             with pytest.raises(ValidationError) as refused:
                 create_link(owner, **row)
             expected.append(refused.value.errors)
-        good = {"url": "https://Example.com/ok", "slug": "ok", "tags": ["B", "a", "b"]}
+        good: dict[str, Any] = {"url": "https://Example.com/ok", "slug": "ok", "tags": ["B", "a", "b"]}
         result = services.write_batch(owner, list(enumerate([*rows, good], start=1)))
         assert [(number, errors) for number, _, errors in result.failed] == list(
             zip(range(1, 5), expected, strict=True)
