@@ -1,6 +1,7 @@
-"""The write API of links, shared by the dashboard and the REST API.
+"""The write API of links, shared by the dashboard, the REST API and the importer.
 
-Every function validates first (all field errors at once, as :class:`ValidationError`),
+What each field accepts and how it is checked is declared in :mod:`.fields`. Every function
+validates first (all field errors at once, as :class:`ValidationError`),
 commits, then sends its signal, so subscribers (the cache's invalidation, analytics) only
 ever hear of committed changes. Visibility rules live here too, so that no view can forget
 them: users see their own links, admins see all, and a link someone may not see is reported
