@@ -376,7 +376,11 @@ def test_a_batch_checks_each_row_like_create_link(app: Flask, make_user: UserFac
             with pytest.raises(ValidationError) as refused:
                 create_link(owner, **row)
             expected.append(refused.value.errors)
-        good: dict[str, Any] = {"url": "https://Example.com/ok", "slug": "ok", "tags": ["B", "a", "b"]}
+        good: dict[str, Any] = {
+            "url": "https://Example.com/ok",
+            "slug": "ok",
+            "tags": ["B", "a", "b"],
+        }
         result = services.write_batch(owner, list(enumerate([*rows, good], start=1)))
         assert [(number, errors) for number, _, errors in result.failed] == list(
             zip(range(1, 5), expected, strict=True)
