@@ -1,12 +1,11 @@
 """Export of a user's links as CSV or JSON, generated chunk by chunk.
 
-The links are read by keyset pagination (``id > last ORDER BY id LIMIT n``), each chunk a short
-query of its own, rather than one server-side cursor held open for the whole download: a slow
-client then never pins a PostgreSQL connection and snapshot, nor an SQLite read transaction
-that would stop WAL checkpoints, and memory holds one chunk whatever the number of links.
+The links come from the read side (:func:`service.links.queries.all_rows`: keyset pages, each
+a short query of its own), so memory holds one chunk whatever the number of links.
 
-The CSV columns are :data:`CSV_COLUMNS`; tags are comma-separated inside their cell and times
-are ISO 8601 in UTC. The JSON is an array of the API's link objects. Both import back as is.
+The CSV columns are :data:`CSV_COLUMNS`, the fields the API shows; tags are comma-separated
+inside their cell and times are ISO 8601 in UTC. The JSON is an array of the API's link
+objects. Both import back as is.
 """
 
 from __future__ import annotations
@@ -17,41 +16,19 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..extensions import db
-from ..links.models import Link
-from ..links.services import visible_links
-from .presenters import present
+from ..links.fields import SHOWN
+from ..links.queries import all_rows
+from .presenters import link_dict
 from .schemas import LinkSchema
 
-CSV_COLUMNS = (
-    "slug",
-    "short_url",
-    "url",
-    "title",
-    "tags",
-    "redirect_type",
-    "expires_at",
-    "max_visits",
-    "visits",
-    "has_password",
-    "created_at",
-    "updated_at",
-)
+CSV_COLUMNS = SHOWN
 CHUNK = 1000
 
 
 def iter_links(user: Any, chunk: int | None = None) -> Iterator[dict[str, Any]]:
     """Every link ``user`` may see, oldest first, as API dicts, ``chunk`` at a time."""
-    size = chunk or CHUNK
-    base = visible_links(user).order_by(Link.id)
-    last = 0
-    while True:
-        links = db.session.scalars(base.where(Link.id > last).limit(size)).all()
-        if not links:
-            return
-        last = links[-1].id
-        yield from present(links)
-        db.session.expunge_all()  # the chunk's objects can go
+    for row in all_rows(user, chunk or CHUNK):
+        yield link_dict(row)
 
 
 def _csv_line(values: list[Any]) -> str:
@@ -68,8 +45,8 @@ def export_csv(user: Any) -> Iterator[str]:
         row = []
         for column in CSV_COLUMNS:
             value = dumped.get(column)
-            if column == "tags":
-                value = ",".join(value or ())
+            if isinstance(value, list):
+                value = ",".join(value)
             elif value is None:
                 value = ""
             elif isinstance(value, bool):

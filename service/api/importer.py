@@ -13,17 +13,17 @@ Accepted inputs (the columns are matched case-insensitively, ignoring spaces and
   clicks``), as phpMyAdmin or the export plugins write it, or the Import/Export plugin's
   ``source, target, hits`` where the source is ``/keyword/``.
 
-Rows are read one at a time, validated like the links service validates a form (target URL,
-slug rules and reserved names, tags, limits), and written in batches of
+Rows are read one at a time, checked by the API's row schema and the links service's field
+checks (target URL, slug rules and reserved names, tags, limits), and written through the
+links service (:func:`~service.links.services.write_batch`) in batches of
 ``API_IMPORT_BATCH_SIZE`` rows, one transaction each. Import is idempotent by slug: a slug
 that is already one of the owner's links is skipped (``on_conflict=skip``) or overwritten
 (``on_conflict=update``); another owner's slug is a row error. Rows without a slug get a
 random one, so importing those twice makes two links. The report lists failed rows with
 per-field messages (the first :data:`MAX_REPORTED_ERRORS`).
 
-Cache: each batch evicts its slugs from the link cache on every replica in one message
-round (a "no such link" entry cached before the import must not hide a new link), rather
-than sending ``link_created`` per row, which would start one timer per link.
+The columns are the fields' own (:mod:`service.links.fields`): each declares the headings it
+is read from and how a CSV cell becomes its value.
 """
 
 from __future__ import annotations
@@ -31,29 +31,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import IO, Any
 
 import marshmallow as ma
-import redis
 from flask import current_app
-from sqlalchemy import delete, insert, select
-from sqlalchemy import update as update_
-from sqlalchemy.exc import IntegrityError
 
-from ..extensions import db
-from ..extensions.types import utcnow
-from ..links.cache import link_cache
-from ..links.models import DEFAULT_REDIRECT_TYPE, Link, Tag, link_tags
-from ..links.services import ValidationError, normalise_tags
-from ..links.slugs import generate_slug, reserved_slugs, slug_problem
-from ..links.validation import service_hosts, validate_target_url
-from ..links.visits import VISITS_KEY
-from ..passwords import hash_password
+from ..links.fields import API_WRITABLE, BY_NAME, FIELDS, SHOWN, CheckContext, check
+from ..links.services import ValidationError, write_batch
 from .errors import flatten_errors
 from .schemas import ImportRowSchema
 
@@ -62,31 +49,13 @@ MAX_REPORTED_ERRORS = 1000
 #: A single JSON item may not be larger than this.
 MAX_JSON_ITEM = 1024 * 1024
 _READ_CHUNK = 64 * 1024
-_WRITE_ATTEMPTS = 3
 
-# normalised CSV heading -> our field
-_COLUMNS = {
-    "slug": "slug",
-    "shortcode": "slug",
-    "keyword": "slug",
-    "source": "slug",
-    "url": "url",
-    "longurl": "url",
-    "target": "url",
-    "title": "title",
-    "tags": "tags",
-    "redirecttype": "redirect_type",
-    "expiresat": "expires_at",
-    "maxvisits": "max_visits",
-    "password": "password",  # nosec B105  # a column name, not a secret
-}
-# Columns other tools (and our own export) write that an import has no use for.
-_READ_ONLY_COLUMNS = {
-    "shorturl",
-    "visits",
-    "haspassword",
-    "createdat",
-    "updatedat",
+# normalised CSV heading -> our field (the fields declare their headings, other tools' too)
+_COLUMNS = {heading: spec.name for spec in FIELDS if spec.api for heading in spec.csv_headings}
+# Read-only fields (our export writes them), and columns other tools write, that an import
+# has no use for.
+_READ_ONLY_KEYS = frozenset(SHOWN) - frozenset(API_WRITABLE)
+_READ_ONLY_COLUMNS = {key.replace("_", "") for key in _READ_ONLY_KEYS} | {
     "datecreated",
     "domain",
     "timestamp",
@@ -94,17 +63,6 @@ _READ_ONLY_COLUMNS = {
     "clicks",
     "hits",
 }
-_READ_ONLY_KEYS = {"short_url", "visits", "has_password", "created_at", "updated_at"}
-_WRITABLE = (
-    "url",
-    "slug",
-    "title",
-    "tags",
-    "redirect_type",
-    "expires_at",
-    "max_visits",
-    "password",
-)
 
 
 class ImportFormatError(ValueError):
@@ -229,28 +187,14 @@ def csv_rows(text: IO[str], report: ImportReport) -> Iterator[tuple[int, dict[st
         yield number, _from_csv(raw, tag_separator, yourls=report.format == "yourls")
 
 
-#: An integer cell; ``str.isdigit`` would also pass superscripts ("²"), which ``int`` refuses.
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
-
-
 def _from_csv(raw: dict[str, Any], tag_separator: str, *, yourls: bool) -> dict[str, Any]:
     """CSV cells as the JSON types the row schema expects (bad numbers stay strings: the
     schema then reports them per field)."""
-    row: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name == "tags":
-            row[name] = [tag for tag in value.split(tag_separator) if tag.strip()]
-        elif name == "slug" and yourls:
-            row[name] = value.strip("/") or None
-        elif name in {"redirect_type", "max_visits"}:
-            if value == "":
-                row[name] = None if name == "max_visits" else DEFAULT_REDIRECT_TYPE
-            else:
-                row[name] = int(value) if _INTEGER.fullmatch(value) else value
-        elif name in {"slug", "expires_at", "password"}:
-            row[name] = value or None
-        else:
-            row[name] = value
+    row = {name: BY_NAME[name].from_csv(value) for name, value in raw.items()}
+    if "tags" in raw and tag_separator != ",":
+        row["tags"] = [tag for tag in raw["tags"].split(tag_separator) if tag.strip()]
+    if yourls and "slug" in raw:
+        row["slug"] = raw["slug"].strip("/") or None
     return row
 
 
@@ -351,231 +295,53 @@ def _from_json(item: Any) -> Any:
 _row_schema = ImportRowSchema()
 
 
-@dataclass
-class RowContext:
-    """What every row's validation needs, computed once per import."""
-
-    own_hosts: set[str]
-    reserved: frozenset[str]
+def row_context() -> CheckContext:
+    """What every row's check needs, computed once per import."""
+    return CheckContext.current()
 
 
-def row_context() -> RowContext:
-    return RowContext(own_hosts=service_hosts(), reserved=reserved_slugs())
-
-
-def clean_row(raw: Any, context: RowContext) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
-    """The row's values as the links service would store them, or its errors per field."""
+def load_row(raw: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The row as the API's row schema reads it (shapes, types), or its errors per field.
+    What the values mean is checked by the links service when the batch is written."""
     try:
-        data: dict[str, Any] = _row_schema.load(raw)
+        return _row_schema.load(raw), {}
     except ma.ValidationError as error:
         return None, flatten_errors(error.messages)
-    errors: dict[str, list[str]] = {}
-    try:
-        data["url"] = validate_target_url(data["url"], own_hosts=context.own_hosts)
-    except ValidationError as error:
-        errors.update({k: [v] for k, v in error.errors.items()})
-    slug = data.get("slug")
-    if slug and slug.lower() in context.reserved:
-        errors["slug"] = [slug_problem(slug) or "This short name is reserved."]
-    if "tags" in data:
-        try:
-            data["tags"] = normalise_tags(data["tags"] or [])
-        except ValidationError as error:
-            errors.update({k: [v] for k, v in error.errors.items()})
-    if "title" in data:
-        data["title"] = " ".join((data["title"] or "").split())
-    if "redirect_type" in data and data["redirect_type"] is None:
-        data["redirect_type"] = DEFAULT_REDIRECT_TYPE
-    expires_at = data.get("expires_at")
-    if expires_at is not None:
-        data["expires_at"] = expires_at = expires_at.astimezone(UTC)
-        if expires_at <= utcnow():
-            errors["expires_at"] = ["The expiry must be in the future."]
-    if errors:
+
+
+def clean_row(
+    raw: Any, context: CheckContext
+) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """The row's values as the links service would store them, or its errors per field:
+    :func:`load_row`, then the service's field checks (a dry run of one row)."""
+    data, errors = load_row(raw)
+    if data is None:
         return None, errors
-    return data, {}
-
-
-# -- writing ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Outcome:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    skipped: int = 0
-    failed: list[tuple[int, str | None, dict[str, list[str]]]] = field(default_factory=list)
-
-
-def _tag_ids(names: set[str]) -> dict[str, int]:
-    """Ids of the tags ``names``, inserting the missing ones (a race is an IntegrityError)."""
-    if not names:
-        return {}
-    found: dict[str, int] = dict(
-        db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all()
-    )
-    missing = sorted(names - found.keys())
-    if missing:
-        db.session.execute(insert(Tag), [{"name": name} for name in missing])
-        found.update(
-            (name, tag_id)
-            for name, tag_id in db.session.execute(
-                select(Tag.name, Tag.id).where(Tag.name.in_(missing))
-            )
-        )
-    return found
-
-
-def _draw_slugs(count: int, avoid: set[str]) -> list[str]:
-    """``count`` free random slugs: drawn locally, checked against the table in one query."""
-    chosen: list[str] = []
-    while len(chosen) < count:
-        fresh = [generate_slug(lambda s: s in avoid) for _ in range(count - len(chosen))]
-        avoid.update(fresh)
-        taken = set(db.session.scalars(select(Link.slug).where(Link.slug.in_(fresh))))
-        chosen.extend(slug for slug in fresh if slug not in taken)
-    return chosen
-
-
-def _write_batch(owner_id: int, batch: list[tuple[int, dict[str, Any]]], update: bool) -> _Outcome:
-    """Insert or update the batch's links with bulk statements (the caller commits)."""
-    outcome = _Outcome()
-    named = {values["slug"] for _, values in batch if values.get("slug")}
-    existing: dict[str, tuple[int, int]] = (
-        {
-            slug: (link_id, link_owner)
-            for slug, link_id, link_owner in db.session.execute(
-                select(Link.slug, Link.id, Link.owner_id).where(Link.slug.in_(named))
-            )
-        }
-        if named
-        else {}
-    )
-    random_slugs = iter(_draw_slugs(sum(1 for _, v in batch if not v.get("slug")), set(named)))
-    tag_ids = _tag_ids({name for _, values in batch for name in values.get("tags") or ()})
-
-    now = utcnow()
-    new_rows: list[dict[str, Any]] = []
-    new_tags: dict[str, list[int]] = {}
-    updates: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}  # slug -> index in new_rows
-    for row, values in batch:
-        slug = values.get("slug") or next(random_slugs)
-        if slug in existing:
-            link_id, link_owner = existing[slug]
-            if link_owner != owner_id:
-                outcome.failed.append(
-                    (row, slug, {"slug": [f"The short name “{slug}” is already taken."]})
-                )
-            elif update:
-                updates.append((link_id, values))
-                outcome.updated.append(slug)
-            else:
-                outcome.skipped += 1
-            continue
-        if slug in seen:  # the same slug twice in one batch: the first row wins
-            if update:
-                new_rows[seen[slug]].update(_columns(values, now))
-                new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
-            else:
-                outcome.skipped += 1
-            continue
-        seen[slug] = len(new_rows)
-        new_rows.append(
-            {
-                "slug": slug,
-                "url": values["url"],
-                "title": "",
-                "redirect_type": DEFAULT_REDIRECT_TYPE,
-                "expires_at": None,
-                "max_visits": None,
-                "password_hash": None,  # nosec B105  # no password set
-                "disabled": False,
-                "owner_id": owner_id,
-                "created_at": now,
-                **_columns(values, now),
-            }
-        )
-        new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
-        outcome.created.append(slug)
-
-    if new_rows:
-        ids: dict[str, int] = dict(
-            db.session.execute(insert(Link).returning(Link.slug, Link.id), new_rows).all()
-        )
-        pairs = [
-            {"link_id": ids[slug], "tag_id": tag_id}
-            for slug, tags in new_tags.items()
-            for tag_id in tags
-        ]
-        if pairs:
-            db.session.execute(insert(link_tags), pairs)
-    for link_id, values in updates:
-        db.session.execute(update_(Link).where(Link.id == link_id).values(**_columns(values, now)))
-        if "tags" in values:
-            db.session.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
-            pairs = [{"link_id": link_id, "tag_id": tag_ids[n]} for n in values["tags"] or ()]
-            if pairs:
-                db.session.execute(insert(link_tags), pairs)
-    return outcome
-
-
-def _columns(values: dict[str, Any], now: Any) -> dict[str, Any]:
-    """The row's values as ``links`` columns (only those the row has)."""
-    columns: dict[str, Any] = {"updated_at": now}
-    for name in ("url", "title", "redirect_type", "expires_at", "max_visits"):
-        if name in values:
-            columns[name] = values[name]
-    if values.get("password"):
-        columns["password_hash"] = hash_password(values["password"])
-    return columns
+    try:
+        return check(data, context), {}
+    except ValidationError as error:
+        return None, {name: [message] for name, message in error.errors.items()}
 
 
 def _flush(
-    owner_id: int, batch: list[tuple[int, dict[str, Any]]], update: bool, report: ImportReport
+    owner: Any,
+    batch: list[tuple[int, dict[str, Any]]],
+    update: bool,
+    report: ImportReport,
+    context: CheckContext,
 ) -> None:
-    """Write one batch in one transaction; a lost race (a slug or tag inserted meanwhile by
-    someone else) rolls back and tries again, then it is the rows' error."""
-    outcome: _Outcome | None = None
-    for _ in range(_WRITE_ATTEMPTS):
-        try:
-            outcome = _write_batch(owner_id, batch, update)
-            db.session.commit()
-            break
-        except IntegrityError:
-            db.session.rollback()
-            outcome = None
-    if outcome is None:
-        for row, values in batch:
-            report.fail(
-                row,
-                values.get("slug"),
-                {"slug": ["Conflicted with a concurrent change; import this row again."]},
-            )
-        return
+    """Write one batch through the links service (one transaction) and count the outcome."""
+    outcome = write_batch(owner, batch, update_existing=update, context=context)
     report.created += len(outcome.created)
     report.updated += len(outcome.updated)
     report.skipped += outcome.skipped
     for row, slug, errors in outcome.failed:
-        report.fail(row, slug, errors)
-    _after_commit(outcome)
+        report.fail(row, slug, {name: [message] for name, message in errors.items()})
     time.sleep(0)  # under gevent: let other greenlets (and gunicorn's heartbeat) run
 
 
-def _after_commit(outcome: _Outcome) -> None:
-    """Evict the slugs everywhere; reset counters that a deleted namesake may have left."""
-    changed = outcome.created + outcome.updated
-    if changed:
-        link_cache.invalidate(*changed)
-    if outcome.created:
-        try:
-            link_cache.redis.delete(*(VISITS_KEY.format(slug) for slug in outcome.created))
-        except redis.RedisError as error:
-            current_app.logger.warning("import: could not reset visit counters: %s", error)
-
-
 def run_import(
-    owner_id: int,
+    owner: Any,
     rows: Iterator[tuple[int, Any]],
     report: ImportReport,
     *,
@@ -595,14 +361,14 @@ def run_import(
     try:
         for number, raw in rows:
             report.rows += 1
-            values, errors = clean_row(raw, context)
+            values, errors = load_row(raw)
             if values is None:
                 slug = raw.get("slug") if isinstance(raw, dict) else None
                 report.fail(number, slug if isinstance(slug, str) else None, errors)
                 continue
             batch.append((number, values))
             if len(batch) >= size:
-                _flush(owner_id, batch, update, report)
+                _flush(owner, batch, update, report, context)
                 batch = []
     except ImportFormatError as error:
         if report.rows == 0 and not error.row:
@@ -610,7 +376,7 @@ def run_import(
         report.complete = False
         report.fail(error.row or report.rows + 1, None, {"file": [error.message]})
     if batch:
-        _flush(owner_id, batch, update, report)
+        _flush(owner, batch, update, report, context)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -657,6 +423,7 @@ __all__ = [
     "ImportReport",
     "clean_row",
     "detect_kind",
+    "load_row",
     "rows_of",
     "run_import",
     "text_stream",

@@ -131,7 +131,7 @@ def transfer() -> Page:
             report = ImportReport()
             try:
                 run_import(
-                    current_user.id,
+                    current_user._get_current_object(),
                     rows_of(kind, text_stream(upload.stream), report),
                     report,
                     on_conflict=form.on_conflict.data,

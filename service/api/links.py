@@ -13,19 +13,19 @@ from typing import Any
 
 import segno
 from flask import current_app, g, jsonify, request, url_for
-from sqlalchemy import func, or_, select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from ..extensions import db
-from ..links.models import Link, Tag
-from ..links.services import create_link, delete_link, get_link_for, update_link, visible_links
+from ..links import queries
+from ..links.fields import BY_NAME, KEEP
+from ..links.models import Link
+from ..links.services import create_link, delete_link, get_link_for, update_link
 from ..links.slugs import SLUG_PATTERN
 from .auth import add_ratelimit_headers
 from .core import ApiBlueprint
 from .errors import ApiProblem, register_problem_handlers
 from .idempotency import idempotent
-from .presenters import etag_of, present, present_one, short_url
+from .presenters import present, present_one
 from .schemas import (
     LinkCreateSchema,
     LinkListArgsSchema,
@@ -97,11 +97,11 @@ def _find(slug: str) -> Link:
     return get_link_for(_user(), slug)
 
 
-def _check_if_match(current: dict[str, Any]) -> None:
+def _check_if_match(link: Link) -> None:
     """412 when ``If-Match`` names other versions than the current one."""
     if not request.headers.get("If-Match"):
         return
-    if not request.if_match.contains(etag_of(current)) and not request.if_match.star_tag:
+    if not request.if_match.contains(queries.etag_of(link)) and not request.if_match.star_tag:
         raise ApiProblem(
             412,
             "The link has changed since you read it; fetch it again and retry.",
@@ -109,11 +109,10 @@ def _check_if_match(current: dict[str, Any]) -> None:
         )
 
 
-def _with_etag(data: dict[str, Any], status: int = 200) -> Response:
-    body = LinkSchema().dump(data)
-    response = jsonify(body)
+def _with_etag(link: Link, status: int = 200) -> Response:
+    response = jsonify(LinkSchema().dump(present_one(link)))
     response.status_code = status
-    response.set_etag(etag_of(data))
+    response.set_etag(queries.etag_of(link))
     return response
 
 
@@ -131,18 +130,8 @@ def create(data: dict[str, Any]) -> Response:
     Answers 201 with the link and its URL in `Location`. A taken slug is 409, invalid
     fields are 422 with messages per field.
     """
-    link = create_link(
-        _user(),
-        url=data["url"],
-        slug=data.get("slug"),
-        title=data.get("title") or "",
-        tags=data.get("tags") or (),
-        redirect_type=data.get("redirect_type", 302),
-        expires_at=data.get("expires_at"),
-        max_visits=data.get("max_visits"),
-        password=data.get("password") or None,
-    )
-    response = _with_etag(present_one(link), 201)
+    link = create_link(_user(), **data)
+    response = _with_etag(link, 201)
     response.headers["Location"] = url_for("links.read", slug=link.slug, _external=True)
     return response
 
@@ -158,34 +147,20 @@ def index(args: dict[str, Any], pagination_parameters: Any) -> list[dict[str, An
     Newest first, paginated with `page` and `per_page`; the total is in `X-Total-Count`
     and the neighbouring pages in `Link`. Filters combine with AND.
     """
-    statement = visible_links(_user())
-    if "tag" in args:
-        statement = statement.where(Link.tags.any(Tag.name == args["tag"].strip().lower()))
-    if "q" in args:
-        pattern = "%" + _escape_like(args["q"]) + "%"
-        statement = statement.where(
-            or_(
-                Link.slug.ilike(pattern, escape="\\"),
-                Link.url.ilike(pattern, escape="\\"),
-                Link.title.ilike(pattern, escape="\\"),
-            )
-        )
-    if "created_after" in args:
-        statement = statement.where(Link.created_at >= args["created_after"])
-    if "created_before" in args:
-        statement = statement.where(Link.created_at < args["created_before"])
-    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    pagination_parameters.item_count = total or 0
-    page = db.session.scalars(
-        statement.order_by(Link.created_at.desc(), Link.id.desc())
-        .limit(pagination_parameters.page_size)
-        .offset(pagination_parameters.first_item)
-    ).all()
-    return present(page)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    criteria = queries.LinkFilter(
+        q=args.get("q", ""),
+        tag=args.get("tag", ""),
+        created_after=args.get("created_after"),
+        created_before=args.get("created_before"),
+    )
+    page = queries.listing(
+        _user(),
+        criteria,
+        page=pagination_parameters.page,
+        per_page=pagination_parameters.page_size,
+    )
+    pagination_parameters.item_count = page.total
+    return present(page.items)
 
 
 @bp.route("/links/<slug>", methods=["GET"])
@@ -199,8 +174,7 @@ def read(slug: str) -> Response:
     Carries an `ETag`; send it back in `If-Match` when changing the link, or in
     `If-None-Match` to get 304 when nothing changed.
     """
-    response = _with_etag(present_one(_find(slug)))
-    return response.make_conditional(request)
+    return _with_etag(_find(slug)).make_conditional(request)
 
 
 @bp.route("/links/<slug>", methods=["PATCH"])
@@ -216,19 +190,15 @@ def change(data: dict[str, Any], slug: str) -> Response:
     a new `slug` renames the link (its old short URL stops working).
     """
     link = _find(slug)
-    _check_if_match(present_one(link))
+    _check_if_match(link)
     changes: dict[str, Any] = {}
     for name, value in data.items():
-        if name == "slug" and value is None:
+        if value is None and BY_NAME[name].patch_null is KEEP:
             continue
-        if name == "password" or name == "title":
-            value = value or ""
-        elif name == "tags":
-            value = value or []
-        changes[name] = value
+        changes[name] = BY_NAME[name].patch_null if value is None else value
     if changes:
         link = update_link(link, **changes)
-    return _with_etag(present_one(link))
+    return _with_etag(link)
 
 
 @bp.route("/links/<slug>", methods=["DELETE"])
@@ -242,14 +212,14 @@ def remove(slug: str) -> Response:
     Its short URL stops working on every replica within a second; the slug becomes free.
     """
     link = _find(slug)
-    _check_if_match(present_one(link))
+    _check_if_match(link)
     delete_link(link)
     return current_app.response_class(status=204)
 
 
 def _qr(slug: str, kind: str, args: dict[str, Any]) -> Response:
     link = _find(slug)
-    url = short_url(link.slug)
+    url = queries.short_url(link.slug)
     scale, margin = args["scale"], args["margin"]
     etag = hashlib.sha256(f"{kind}|{url}|{scale}|{margin}".encode()).hexdigest()[:32]
     if request.if_none_match.contains(etag):

@@ -6,42 +6,20 @@ free and unreserved slug, an expiry in the future) and reports per field like th
 
 from __future__ import annotations
 
-import re
 from datetime import UTC
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..links.models import REDIRECT_TYPES
-from ..links.services import (
-    MAX_PASSWORD_LENGTH,
+from ..links.fields import (
+    FIELDS,
     MAX_TAG_LENGTH,
-    MAX_TAGS,
-    MAX_TITLE_LENGTH,
+    printable,
+    safe_target,
 )
-from ..links.services import ValidationError as LinkValidationError
-from ..links.validation import service_hosts, validate_target_url
 
-MAX_URL_LENGTH = 2048
-MAX_SLUG_LENGTH = 64
-MAX_VISITS = 2**31 - 1
-SLUG_REGEX = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_QUERY_LENGTH = 200
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def printable(value: str) -> None:
-    """Refuse control characters (NUL above all: PostgreSQL cannot store it in text)."""
-    if _CONTROL.search(value):
-        raise ma.ValidationError("Must not contain control characters.")
-
-
-def no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise ma.ValidationError("Must not contain NUL characters.")
 
 
 class StrictSchema(ma.Schema):
@@ -51,106 +29,29 @@ class StrictSchema(ma.Schema):
         unknown = ma.RAISE
 
 
-def _timestamp(description: str, *, required: bool = False) -> fields.AwareDateTime:
-    return fields.AwareDateTime(
-        format="iso",
-        default_timezone=UTC,
-        required=required,
-        allow_none=not required,
-        metadata={"description": description},
-    )
-
-
-class LinkSchema(ma.Schema):
-    """A link as the API shows it."""
-
-    slug = fields.String(required=True, metadata={"description": "The short name."})
-    short_url = fields.String(required=True, metadata={"description": "The full short URL."})
-    url = fields.String(required=True, metadata={"description": "Where the link leads."})
-    title = fields.String(required=True)
-    tags = fields.List(fields.String(), required=True)
-    redirect_type = fields.Integer(required=True, metadata={"enum": list(REDIRECT_TYPES)})
-    expires_at = _timestamp("When the link stops working (UTC), or null.")
-    max_visits = fields.Integer(
-        allow_none=True, metadata={"description": "Visit limit, or null for none."}
-    )
-    visits = fields.Integer(
-        allow_none=True,
-        metadata={"description": "Visits counted against the limit; null if unavailable."},
-    )
-    has_password = fields.Boolean(required=True)
-    created_at = _timestamp("Creation time (UTC).", required=True)
-    updated_at = _timestamp("Last change (UTC).", required=True)
-
-
-def safe_target(value: str) -> None:
-    """The links service's target check, here too so that a request hears of a bad URL
-    together with its other field errors (the service checks again when it writes)."""
-    try:
-        validate_target_url(value, own_hosts=service_hosts())
-    except LinkValidationError as error:
-        raise ma.ValidationError(list(error.errors.values())) from None
+#: A link as the API shows it: every shown field of :mod:`service.links.fields`.
+LinkSchema = ma.Schema.from_dict(
+    {spec.name: spec.api_out() for spec in FIELDS if spec.api_out and spec.show},
+    name="Link",
+)
 
 
 def _link_fields(*, for_update: bool, check_url: bool = True) -> dict[str, fields.Field[Any]]:
-    """The writable fields; ``url`` is required on create only."""
-    url_rules: list[Any] = [validate.Length(min=1, max=MAX_URL_LENGTH)]
-    if check_url:
-        url_rules.append(safe_target)
-    return {
-        "url": fields.String(
-            required=not for_update,
-            validate=url_rules,
-            metadata={"description": "http(s) URL the short link redirects to."},
-        ),
-        "slug": fields.String(
-            allow_none=True,
-            validate=validate.Regexp(SLUG_REGEX, error="Use 1 to 64 of A-Z a-z 0-9 - _."),
-            metadata={
-                "description": "Short name; omitted or null: a random one"
-                + (" (PATCH: null keeps it)." if for_update else ".")
-            },
-        ),
-        "title": fields.String(
-            allow_none=True, validate=[validate.Length(max=MAX_TITLE_LENGTH), printable]
-        ),
-        "tags": fields.List(
-            fields.String(validate=[validate.Length(min=1, max=MAX_TAG_LENGTH), printable]),
-            allow_none=True,
-            validate=validate.Length(max=MAX_TAGS),
-            metadata={"description": "Tag names (lower-cased, de-duplicated)."},
-        ),
-        "redirect_type": fields.Integer(
-            strict=True,
-            validate=validate.OneOf(REDIRECT_TYPES),
-            metadata={"description": "HTTP status of the redirect (default 302)."},
-        ),
-        "expires_at": fields.AwareDateTime(
-            format="iso",
-            default_timezone=UTC,
-            allow_none=True,
-            metadata={"description": "Expiry (ISO 8601; no offset means UTC), null for none."},
-        ),
-        "max_visits": fields.Integer(
-            strict=True,
-            allow_none=True,
-            validate=validate.Range(min=1, max=MAX_VISITS),
-            metadata={"description": "Visit limit, null for none."},
-        ),
-        "password": fields.String(
-            allow_none=True,
-            validate=[validate.Length(max=MAX_PASSWORD_LENGTH), no_nul],
-            metadata={
-                "description": "Visitors must enter it"
-                + ("; null or empty removes it." if for_update else "; empty means none.")
-            },
-        ),
-    }
+    """The fields the API may write (``url`` is required on create only)."""
+    declared: dict[str, fields.Field[Any]] = {}
+    for spec in FIELDS:
+        if not (spec.api and spec.api_in and (spec.update if for_update else spec.create)):
+            continue
+        field = spec.api_in(for_update)
+        if not check_url:
+            field.validators = [rule for rule in field.validators if rule is not safe_target]
+        declared[spec.name] = field
+    return declared
 
 
 LinkCreateSchema = StrictSchema.from_dict(_link_fields(for_update=False), name="LinkCreate")
 LinkUpdateSchema = StrictSchema.from_dict(_link_fields(for_update=True), name="LinkUpdate")
-#: An import row: the create schema, the target URL left to the importer's own (single) check.
+#: An import row: the create schema, the target URL left to the service's (single) check.
 ImportRowSchema = StrictSchema.from_dict(
     _link_fields(for_update=False, check_url=False), name="ImportRow"
 )

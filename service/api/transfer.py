@@ -69,13 +69,13 @@ def open_upload(requested: str) -> tuple[str, Any, str | None]:
     return kind, source, name
 
 
-def import_file(owner_id: int, args: dict[str, Any]) -> ImportReport:
-    """Read the request's file and import it for ``owner_id`` (shared with the dashboard)."""
+def import_file(owner: Any, args: dict[str, Any]) -> ImportReport:
+    """Read the request's file and import it for ``owner`` (shared with the dashboard)."""
     kind, source, _ = open_upload(args.get("format", "auto"))
     report = ImportReport()
     try:
         return run_import(
-            owner_id,
+            owner,
             rows_of(kind, text_stream(source), report),
             report,
             on_conflict=args.get("on_conflict", "skip"),
@@ -97,7 +97,7 @@ def import_links(args: dict[str, Any]) -> dict[str, Any]:
     updated (`on_conflict`), someone else's is a row error. Answers with a report that
     lists failed rows and their field errors.
     """
-    return import_file(g.api_user.id, args).as_dict()
+    return import_file(g.api_user, args).as_dict()
 
 
 def export_response(user: Any, fmt: str) -> Response:

@@ -23,50 +23,28 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..accounts.auth import login_required
 from ..extensions import db, limiter
-from ..links.models import Link, Tag, link_tags
-from ..links.services import (
-    LinkError,
-    create_link,
-    delete_link,
-    get_link_for,
-    update_link,
-    visible_links,
-)
-from ..links.visits import visit_count
+from ..links import queries
+from ..links.fields import FIELDS, FORM_FIELDS, KEEP
+from ..links.models import Link
+from ..links.queries import SORTS, short_url
+from ..links.services import LinkError, create_link, delete_link, get_link_for, update_link
 from . import bp
-from .forms import DeleteForm, LinkForm, as_utc, parse_tags
+from .forms import DeleteForm, LinkForm, form_rows
 
 Page = str | tuple[str, int] | BaseResponse
 
-#: ``?sort=`` values and their ORDER BY; the first is the default.
-SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "newest": ("Newest first", (Link.created_at.desc(), Link.id.desc())),
-    "oldest": ("Oldest first", (Link.created_at.asc(), Link.id.asc())),
-    "slug": ("Short name A to Z", (Link.slug.asc(),)),
-    "-slug": ("Short name Z to A", (Link.slug.desc(),)),
-}
 PER_PAGE_CHOICES = (10, 20, 50, 100)
 DEFAULT_PER_PAGE = 20
 MAX_QUERY_LENGTH = 200
 
 #: Form fields the links service may name in ``LinkError.errors``.
-LINK_FIELDS = (
-    "url",
-    "slug",
-    "title",
-    "tags",
-    "redirect_type",
-    "expires_at",
-    "max_visits",
-    "password",
-)
+LINK_FIELDS = tuple(spec.name for spec in FORM_FIELDS)
 
 
 @bp.record_once
@@ -89,12 +67,6 @@ def _link_was_created(response: BaseResponse) -> bool:
     return response.status_code == 302
 
 
-def short_url(slug: str) -> str:
-    """The public short URL: ``PUBLIC_URL`` when configured, else this request's host."""
-    base = current_app.config.get("PUBLIC_URL") or request.host_url
-    return f"{base.rstrip('/')}/{slug}"
-
-
 def qr_svg(url: str) -> Markup:
     """An inline SVG QR code (no inline style: CSP-safe), scaled by CSS."""
     svg = segno.make_qr(url, error="m").svg_inline(
@@ -106,7 +78,7 @@ def qr_svg(url: str) -> Markup:
 
 @bp.context_processor
 def dashboard_helpers() -> dict[str, Any]:
-    return {"short_url": short_url}
+    return {"short_url": short_url, "link_fields": FIELDS, "form_rows": form_rows}
 
 
 def _int_arg(name: str, default: int, lowest: int, highest: int) -> int:
@@ -115,38 +87,6 @@ def _int_arg(name: str, default: int, lowest: int, highest: int) -> int:
     except ValueError:
         return default
     return max(lowest, min(value, highest))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _filtered(statement: Select[Any], query: str, tag: str) -> Select[Any]:
-    if query:
-        pattern = f"%{_escape_like(query)}%"
-        statement = statement.where(
-            or_(
-                Link.slug.ilike(pattern, escape="\\"),
-                Link.url.ilike(pattern, escape="\\"),
-                Link.title.ilike(pattern, escape="\\"),
-            )
-        )
-    if tag:
-        statement = statement.where(Link.tags.any(Tag.name == tag))
-    return statement
-
-
-def _tag_names(visible: Select[Any]) -> list[str]:
-    """Names of the tags on the links this user can see, for the filter menu."""
-    link_ids = visible.with_only_columns(Link.id).order_by(None).scalar_subquery()
-    statement = (
-        select(Tag.name)
-        .join(link_tags, link_tags.c.tag_id == Tag.id)
-        .where(link_tags.c.link_id.in_(link_ids))
-        .distinct()
-        .order_by(Tag.name)
-    )
-    return list(db.session.scalars(statement))
 
 
 @bp.get("/", endpoint="index")
@@ -162,17 +102,14 @@ def index() -> Page:
     per_page = _int_arg("per_page", DEFAULT_PER_PAGE, 1, PER_PAGE_CHOICES[-1])
     page = _int_arg("page", 1, 1, 1_000_000)
 
-    visible = visible_links(current_user)
-    statement = _filtered(visible, query, tag).order_by(*SORTS[sort][1])
-    if current_user.is_admin:
-        statement = statement.options(selectinload(Link.owner))
-    pagination = db.paginate(statement, page=page, per_page=per_page, error_out=False)
-    if pagination.pages and page > pagination.pages:  # past the end: show the last page
-        pagination = db.paginate(
-            statement, page=pagination.pages, per_page=per_page, error_out=False
-        )
-    # Only limited links keep a live counter (analytics counts the rest later, elsewhere).
-    visits = {link.slug: visit_count(link.id) for link in pagination.items if link.max_visits}
+    pagination = queries.listing(
+        current_user,
+        queries.LinkFilter(q=query, tag=tag),
+        sort=sort,
+        page=page,
+        per_page=per_page,
+        last_page_if_past=True,
+    )
 
     def page_url(number: int) -> str:
         args: dict[str, Any] = {
@@ -188,11 +125,10 @@ def index() -> Page:
     return render_template(
         "dashboard/index.html",
         pagination=pagination,
-        links=pagination.items,
-        visits=visits,
+        rows=pagination.items,
         query=query,
         tag=tag,
-        tags=_tag_names(visible),
+        tags=queries.tag_names(current_user),
         sort=sort,
         sorts={key: label for key, (label, _) in SORTS.items()},
         per_page=per_page,
@@ -203,7 +139,7 @@ def index() -> Page:
     )
 
 
-def _show_link_errors(form: LinkForm, error: LinkError) -> None:
+def _show_link_errors(form: FlaskForm, error: LinkError) -> None:
     """Put each of the service's field errors next to its field; the rest above the form."""
     for field, message in error.errors.items():
         target = getattr(form, field, None) if field in LINK_FIELDS else None
@@ -225,21 +161,19 @@ def _show_link_errors(form: LinkForm, error: LinkError) -> None:
 def create() -> Page:
     """Create a link; field errors from the links service show next to the fields."""
     form = LinkForm()
-    del form.remove_password, form.disabled
+    del form.remove_password
+    for spec in FORM_FIELDS:
+        if not spec.create:
+            delattr(form, spec.name)
     status = 200
     if form.validate_on_submit():
+        values = {
+            spec.name: spec.from_form(getattr(form, spec.name).data)
+            for spec in FORM_FIELDS
+            if spec.create
+        }
         try:
-            link = create_link(
-                current_user._get_current_object(),
-                url=form.url.data.strip(),
-                slug=(form.slug.data or "").strip() or None,
-                title=(form.title.data or "").strip(),
-                tags=parse_tags(form.tags.data),
-                redirect_type=form.redirect_type.data,
-                expires_at=as_utc(form.expires_at.data),
-                max_visits=form.max_visits.data,
-                password=form.password.data or None,
-            )
+            link = create_link(current_user._get_current_object(), **values)
         except LinkError as error:
             _show_link_errors(form, error)
             status = error.status
@@ -256,13 +190,13 @@ def create() -> Page:
 def detail(slug: str) -> Page:
     """One link: its short URL with a copy button, a QR code, settings and visits."""
     link = get_link_for(current_user, slug)
-    url = short_url(link.slug)
+    row = queries.row_of(link)
     return render_template(
         "dashboard/detail.html",
         link=link,
-        url=url,
-        qr=qr_svg(url),
-        visits=visit_count(link.id) if link.max_visits else None,
+        row=row,
+        url=row.short_url,
+        qr=qr_svg(row.short_url),
         delete_form=DeleteForm(),
     )
 
@@ -280,29 +214,17 @@ def qr_download(slug: str) -> Response:
     return response
 
 
-def _changes(form: LinkForm, link: Link) -> dict[str, Any]:
+def _changes(form: FlaskForm, link: Link) -> dict[str, Any]:
     """Only what the form changed, so an untouched field never trips a validation rule."""
-    wanted: dict[str, Any] = {
-        "url": form.url.data.strip(),
-        "slug": (form.slug.data or "").strip() or link.slug,
-        "title": (form.title.data or "").strip(),
-        "tags": parse_tags(form.tags.data),
-        "redirect_type": form.redirect_type.data,
-        "expires_at": as_utc(form.expires_at.data),
-        "max_visits": form.max_visits.data,
-        "disabled": bool(form.disabled.data),
-    }
-    current: dict[str, Any] = {
-        "url": link.url,
-        "slug": link.slug,
-        "title": link.title,
-        "tags": [tag.name for tag in link.tags],
-        "redirect_type": link.redirect_type,
-        "expires_at": link.expires_at.replace(second=0, microsecond=0) if link.expires_at else None,
-        "max_visits": link.max_visits,
-        "disabled": link.disabled,
-    }
-    changes = {key: value for key, value in wanted.items() if value != current[key]}
+    changes: dict[str, Any] = {}
+    for spec in FORM_FIELDS:
+        if not spec.update or spec.current is None or not hasattr(form, spec.name):
+            continue
+        wanted = spec.from_form(getattr(form, spec.name).data)
+        if wanted is None and spec.patch_null is KEEP:
+            continue
+        if wanted != spec.current(link):
+            changes[spec.name] = wanted
     remove_password = getattr(form, "remove_password", None)
     if remove_password is not None and remove_password.data:
         changes["password"] = ""  # nosec B105  # empty means "remove the password"
@@ -318,8 +240,9 @@ def edit(slug: str) -> Page:
     link = get_link_for(current_user, slug)
     form = LinkForm(obj=link if request.method == "GET" else None)
     if request.method == "GET":
-        form.tags.data = ", ".join(tag.name for tag in link.tags)
-        form.expires_at.data = link.expires_at.replace(tzinfo=None) if link.expires_at else None
+        for spec in FORM_FIELDS:
+            if spec.to_form is not None:
+                getattr(form, spec.name).data = spec.to_form(link)
         form.password.data = ""
     if not link.password_hash:
         del form.remove_password

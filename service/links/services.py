@@ -1,6 +1,7 @@
-"""The write API of links, shared by the dashboard and the REST API.
+"""The write API of links, shared by the dashboard, the REST API and the importer.
 
-Every function validates first (all field errors at once, as :class:`ValidationError`),
+What each field accepts and how it is checked is declared in :mod:`.fields`. Every function
+validates first (all field errors at once, as :class:`ValidationError`),
 commits, then sends its signal, so subscribers (the cache's invalidation, analytics) only
 ever hear of committed changes. Visibility rules live here too, so that no view can forget
 them: users see their own links, admins see all, and a link someone may not see is reported
@@ -10,14 +11,13 @@ exactly like a link that does not exist.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
@@ -25,11 +25,11 @@ from .. import signals
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..passwords import hash_password
-from . import visits
+from . import fields, visits
+from .cache import link_cache
 from .errors import LinkError, SlugTaken, ValidationError
-from .models import DEFAULT_REDIRECT_TYPE, REDIRECT_TYPES, Link, Tag
-from .slugs import generate_slug, slug_problem
-from .validation import service_hosts, validate_target_url
+from .models import Link, Tag, link_tags
+from .slugs import generate_slug
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -44,84 +44,52 @@ __all__ = [
     "normalise_tags",
     "update_link",
     "visible_links",
+    "write_batch",
 ]
 
 logger = logging.getLogger(__name__)
 
-MAX_TITLE_LENGTH = 200
-#: Control characters other than whitespace; PostgreSQL cannot even store NUL in text.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-MAX_TAG_LENGTH = 64
-MAX_TAGS = 20
-MAX_PASSWORD_LENGTH = 1024
-MAX_VISITS_LIMIT = 2**31 - 1
+# Re-exported: callers know the limits as the services' (the fields declare them).
+MAX_TITLE_LENGTH = fields.MAX_TITLE_LENGTH
+MAX_TAG_LENGTH = fields.MAX_TAG_LENGTH
+MAX_TAGS = fields.MAX_TAGS
+MAX_PASSWORD_LENGTH = fields.MAX_PASSWORD_LENGTH
+MAX_VISITS_LIMIT = fields.MAX_VISITS_LIMIT
 #: The fields :func:`update_link` accepts.
-UPDATABLE_FIELDS = frozenset(
-    {
-        "url",
-        "slug",
-        "title",
-        "tags",
-        "redirect_type",
-        "expires_at",
-        "max_visits",
-        "password",
-        "disabled",
-    }
-)
+UPDATABLE_FIELDS = fields.UPDATABLE
 # A commit can lose a race (the same new tag or random slug inserted by another replica).
 _COMMIT_ATTEMPTS = 3
 
 
-def create_link(
-    owner: User,
-    *,
-    url: str,
-    slug: str | None = None,
-    title: str = "",
-    tags: Sequence[str] = (),
-    redirect_type: int = DEFAULT_REDIRECT_TYPE,
-    expires_at: datetime | None = None,
-    max_visits: int | None = None,
-    password: str | None = None,
-) -> Link:
+def create_link(owner: User, **values: Any) -> Link:
     """Create, commit and announce (``link_created``) a link owned by ``owner``.
 
-    ``slug`` None or empty picks a random one. ``password`` None or empty means none.
+    The keywords are the creatable fields of :mod:`.fields` (``url`` required); a field not
+    given takes its declared default. ``slug`` None or empty picks a random one,
+    ``password`` None or empty means none.
     Raises :class:`ValidationError` (422) or :class:`SlugTaken` (409).
     """
-    values = _clean(
-        {
-            "url": url,
-            "slug": slug,
-            "title": title,
-            "tags": tags,
-            "redirect_type": redirect_type,
-            "expires_at": expires_at,
-            "max_visits": max_visits,
-            "password": password,
-        }
+    unknown = set(values) - set(fields.CREATABLE)
+    if unknown or "url" not in values:
+        raise TypeError(f"create_link() needs url and takes {', '.join(fields.CREATABLE)}")
+    checked = fields.check(
+        {name: values.get(name, fields.BY_NAME[name].default) for name in fields.CREATABLE}
     )
-    custom_slug: str | None = values["slug"]
+    custom_slug: str | None = checked["slug"]
     if custom_slug is not None and _slug_exists(custom_slug):
         raise SlugTaken(custom_slug)
-    password_hash = hash_password(values["password"]) if values["password"] else None
+    password_hash = hash_password(checked["password"]) if checked["password"] else None
 
     owner_id = owner.id
 
     def attempt() -> Link:
         link = Link(
             slug=custom_slug or generate_slug(_slug_exists),
-            url=values["url"],
-            title=values["title"],
-            redirect_type=values["redirect_type"],
-            expires_at=values["expires_at"],
-            max_visits=values["max_visits"],
             password_hash=password_hash,
-            disabled=False,
             owner_id=owner_id,
+            **{name: checked[name] for name in fields.COLUMNS if name in checked},
         )
-        link.tags = _tags_named(values["tags"])
+        link.tags = _tags_named(checked["tags"])
         db.session.add(link)
         return link
 
@@ -132,8 +100,8 @@ def create_link(
 
 
 def update_link(link: Link, **changes: Any) -> Link:
-    """Change some fields of ``link`` (the keyword names of :func:`create_link`, plus
-    ``disabled``), commit and announce (``link_updated``).
+    """Change some fields of ``link`` (the updatable fields of :mod:`.fields`), commit and
+    announce (``link_updated``).
 
     ``password=""`` removes the password, ``password=None`` leaves it alone; ``slug=None``
     keeps the slug; ``expires_at=None`` and ``max_visits=None`` remove the limit. The visit
@@ -143,7 +111,7 @@ def update_link(link: Link, **changes: Any) -> Link:
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"update_link() got unexpected fields: {', '.join(sorted(unknown))}")
-    values = _clean(changes)
+    values = fields.check(changes)
     old_slug = link.slug
     new_slug: str | None = values.pop("slug", None)
     if new_slug == old_slug:
@@ -197,30 +165,8 @@ def get_link_for(user: User, slug: str) -> Link:
 
 
 def normalise_tags(tags: Sequence[str] | str | None) -> list[str]:
-    """Lower-cased, trimmed, de-duplicated tag names in their first order.
-
-    A single string is split on commas (what a form field gives); a tag longer than
-    :data:`MAX_TAG_LENGTH`, or more than :data:`MAX_TAGS` tags, is a :class:`ValidationError`.
-    """
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    names: list[str] = []
-    for raw in tags:
-        if not isinstance(raw, str):
-            raise ValidationError({"tags": "Tags must be text."})
-        if _CONTROL_CHARACTERS.search(raw):
-            raise ValidationError({"tags": "Tags must not contain control characters."})
-        name = " ".join(raw.split()).lower()
-        if not name or name in names:
-            continue
-        if len(name) > MAX_TAG_LENGTH:
-            raise ValidationError({"tags": f"A tag may have at most {MAX_TAG_LENGTH} characters."})
-        names.append(name)
-    if len(names) > MAX_TAGS:
-        raise ValidationError({"tags": f"Use at most {MAX_TAGS} tags."})
-    return names
+    """Lower-cased, trimmed, de-duplicated tag names (see :func:`.fields.normalise_tags`)."""
+    return fields.normalise_tags(tags)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -275,115 +221,199 @@ def _best_effort(action: str, slug: str, operation: Callable[[], None]) -> None:
         logger.warning("could not %s %s in Redis: %s", action, slug, error)
 
 
-def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalise the given fields; all problems at once as ValidationError."""
-    errors: dict[str, str] = {}
-    cleaned: dict[str, Any] = {}
-    for name, value in values.items():
+# -- many links at once (the importer) ----------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """What :func:`write_batch` did with each row (row numbers are the caller's)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: int = 0
+    failed: list[tuple[int, str | None, dict[str, str]]] = field(default_factory=list)
+
+
+def write_batch(
+    owner: User,
+    rows: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    update_existing: bool = False,
+    context: fields.CheckContext | None = None,
+) -> BatchResult:
+    """Create (or, with ``update_existing``, update) many links in one transaction.
+
+    Each row is checked exactly like :func:`create_link` checks its arguments (a row that
+    fails is reported, the others are written); the writes are bulk statements. After the
+    commit, as for a single link: the new links' visit counters are reset (one pipeline)
+    and every written slug is evicted from the link cache on every replica (one message
+    round for the batch instead of one per link). A row whose slug belongs to someone else
+    fails; one of the owner's is skipped or updated. A lost race (a slug or tag inserted
+    meanwhile) rolls back and tries again, then fails the batch's rows.
+    """
+    context = context or fields.CheckContext.current()
+    result = BatchResult()
+    checked: list[tuple[int, dict[str, Any]]] = []
+    for number, raw in rows:
         try:
-            cleaned[name] = _CLEANERS[name](value)
+            checked.append((number, fields.check(raw, context)))
         except ValidationError as error:
-            errors.update(error.errors)
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+            slug = raw.get("slug")
+            result.failed.append((number, slug if isinstance(slug, str) else None, error.errors))
+    outcome: BatchResult | None = None
+    for _ in range(_COMMIT_ATTEMPTS):
+        try:
+            outcome = _write_checked(owner.id, checked, update_existing)
+            db.session.commit()
+            break
+        except IntegrityError:
+            db.session.rollback()
+            outcome = None
+    if outcome is None:
+        message = "Conflicted with a concurrent change; import this row again."
+        for number, values in checked:
+            result.failed.append((number, values.get("slug"), {"slug": message}))
+        return result
+    outcome.failed[:0] = result.failed
+    if outcome.created:
+        _best_effort("reset the visit counters of", "a batch", lambda: _forget(outcome.created))
+    if outcome.created or outcome.updated:
+        link_cache.invalidate(*outcome.created, *outcome.updated)
+    return outcome
 
 
-def _clean_url(value: Any) -> str:
-    return validate_target_url(value, own_hosts=service_hosts())
+def _forget(slugs: list[str]) -> None:
+    """:func:`visits.forget_visits` of the links ``slugs`` name, sent as one pipeline
+    (counters are keyed by link id, which SQLite may hand out again after a delete)."""
+    link_ids = db.session.scalars(select(Link.id).where(Link.slug.in_(slugs))).all()
+    pipe = link_cache.redis.pipeline(transaction=False)
+    for link_id in link_ids:
+        visits.forget_visits(link_id, client=pipe)
+    pipe.execute()
 
 
-def _clean_slug(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError({"slug": "The short name must be text."})
-    slug = value.strip()
-    if not slug:
-        return None
-    problem = slug_problem(slug)
-    if problem:
-        raise ValidationError({"slug": problem})
-    return slug
+def _tag_ids(names: set[str]) -> dict[str, int]:
+    """Ids of the tags ``names``, inserting the missing ones (a race is an IntegrityError)."""
+    if not names:
+        return {}
+    found: dict[str, int] = dict(
+        db.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).all()
+    )
+    missing = sorted(names - found.keys())
+    if missing:
+        db.session.execute(insert(Tag), [{"name": name} for name in missing])
+        found.update(
+            (name, tag_id)
+            for name, tag_id in db.session.execute(
+                select(Tag.name, Tag.id).where(Tag.name.in_(missing))
+            )
+        )
+    return found
 
 
-def _clean_title(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError({"title": "The title must be text."})
-    if _CONTROL_CHARACTERS.search(value):
-        raise ValidationError({"title": "The title must not contain control characters."})
-    title = " ".join(value.split())
-    if len(title) > MAX_TITLE_LENGTH:
-        raise ValidationError({"title": f"Use at most {MAX_TITLE_LENGTH} characters."})
-    return title
+def _draw_slugs(count: int, avoid: set[str]) -> list[str]:
+    """``count`` free random slugs: drawn locally, checked against the table in one query."""
+    chosen: list[str] = []
+    while len(chosen) < count:
+        fresh = [generate_slug(lambda s: s in avoid) for _ in range(count - len(chosen))]
+        avoid.update(fresh)
+        taken = set(db.session.scalars(select(Link.slug).where(Link.slug.in_(fresh))))
+        chosen.extend(slug for slug in fresh if slug not in taken)
+    return chosen
 
 
-def _as_int(field: str, value: Any, message: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError({field: message})
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValidationError({field: message})
+def _row_columns(values: dict[str, Any], now: Any) -> dict[str, Any]:
+    """A checked row's values as ``links`` columns (only those the row has)."""
+    columns: dict[str, Any] = {"updated_at": now}
+    for name in fields.COLUMNS:
+        if name in values:
+            columns[name] = values[name]
+    if values.get("password"):
+        columns["password_hash"] = hash_password(values["password"])
+    return columns
 
 
-def _clean_redirect_type(value: Any) -> int:
-    allowed = ", ".join(str(code) for code in REDIRECT_TYPES)
-    message = f"Choose one of {allowed}."
-    code = _as_int("redirect_type", value, message)
-    if code not in REDIRECT_TYPES:
-        raise ValidationError({"redirect_type": message})
-    return code
+def _write_checked(
+    owner_id: int, batch: list[tuple[int, dict[str, Any]]], update_existing: bool
+) -> BatchResult:
+    """Insert or update the checked rows with bulk statements (the caller commits)."""
+    outcome = BatchResult()
+    named = {values["slug"] for _, values in batch if values.get("slug")}
+    existing: dict[str, tuple[int, int]] = (
+        {
+            slug: (link_id, link_owner)
+            for slug, link_id, link_owner in db.session.execute(
+                select(Link.slug, Link.id, Link.owner_id).where(Link.slug.in_(named))
+            )
+        }
+        if named
+        else {}
+    )
+    random_slugs = iter(_draw_slugs(sum(1 for _, v in batch if not v.get("slug")), set(named)))
+    tag_ids = _tag_ids({name for _, values in batch for name in values.get("tags") or ()})
+    defaults = {
+        name: fields.BY_NAME[name].default for name in fields.COLUMNS if fields.BY_NAME[name].create
+    }
 
+    now = utcnow()
+    new_rows: list[dict[str, Any]] = []
+    new_tags: dict[str, list[int]] = {}
+    updates: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}  # slug -> index in new_rows
+    for row, values in batch:
+        slug = values.get("slug") or next(random_slugs)
+        if slug in existing:
+            link_id, link_owner = existing[slug]
+            if link_owner != owner_id:
+                outcome.failed.append(
+                    (row, slug, {"slug": f"The short name “{slug}” is already taken."})
+                )
+            elif update_existing:
+                updates.append((link_id, values))
+                outcome.updated.append(slug)
+            else:
+                outcome.skipped += 1
+            continue
+        if slug in seen:  # the same slug twice in one batch: the first row wins
+            if update_existing:
+                new_rows[seen[slug]].update(_row_columns(values, now))
+                new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
+            else:
+                outcome.skipped += 1
+            continue
+        seen[slug] = len(new_rows)
+        new_rows.append(
+            {
+                **defaults,
+                "slug": slug,
+                "password_hash": None,  # nosec B105  # no password set
+                "disabled": False,
+                "owner_id": owner_id,
+                "created_at": now,
+                **_row_columns(values, now),
+            }
+        )
+        new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
+        outcome.created.append(slug)
 
-def _clean_expires_at(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, datetime):
-        raise ValidationError({"expires_at": "Give the expiry as a date and time."})
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if moment <= utcnow():
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
-    return moment
-
-
-def _clean_max_visits(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    message = f"Give a whole number from 1 to {MAX_VISITS_LIMIT}."
-    limit = _as_int("max_visits", value, message)
-    if not 1 <= limit <= MAX_VISITS_LIMIT:
-        raise ValidationError({"max_visits": message})
-    return limit
-
-
-def _clean_password(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError({"password": "The password must be text."})  # nosec B105  # a message
-    if len(value) > MAX_PASSWORD_LENGTH:
-        raise ValidationError({"password": f"Use at most {MAX_PASSWORD_LENGTH} characters."})
-    return value
-
-
-def _clean_disabled(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError({"disabled": "Give true or false."})
-    return value
-
-
-_CLEANERS: dict[str, Callable[[Any], Any]] = {
-    "url": _clean_url,
-    "slug": _clean_slug,
-    "title": _clean_title,
-    "tags": normalise_tags,
-    "redirect_type": _clean_redirect_type,
-    "expires_at": _clean_expires_at,
-    "max_visits": _clean_max_visits,
-    "password": _clean_password,
-    "disabled": _clean_disabled,
-}
+    if new_rows:
+        ids: dict[str, int] = dict(
+            db.session.execute(insert(Link).returning(Link.slug, Link.id), new_rows).all()
+        )
+        pairs = [
+            {"link_id": ids[slug], "tag_id": tag_id}
+            for slug, tags in new_tags.items()
+            for tag_id in tags
+        ]
+        if pairs:
+            db.session.execute(insert(link_tags), pairs)
+    for link_id, values in updates:
+        db.session.execute(
+            update(Link).where(Link.id == link_id).values(**_row_columns(values, now))
+        )
+        if "tags" in values:
+            db.session.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
+            pairs = [{"link_id": link_id, "tag_id": tag_ids[n]} for n in values["tags"] or ()]
+            if pairs:
+                db.session.execute(insert(link_tags), pairs)
+    return outcome

@@ -393,12 +393,12 @@ def test_nul_bytes_are_refused_not_500(api: ApiClient) -> None:
 def test_an_unexpected_error_is_a_500_problem(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.api.links as views
+    import service.links.queries as queries
 
     def broken(_user: object) -> None:
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(views, "visible_links", broken)
+    monkeypatch.setattr(queries, "visible_links", broken)
     body = assert_problem(api.get("/api/v1/links"), 500)
     assert "database on fire" not in json.dumps(body)  # no internals leak
     assert body["request_id"]

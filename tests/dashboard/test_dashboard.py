@@ -403,3 +403,60 @@ def test_disable_and_enable_a_link(
     assert client.get("/pause").status_code == 302
     with app.app_context():
         assert not db.session.scalar(db.select(Link.disabled).where(Link.slug == "pause"))
+
+
+# -- clicks and the statistics pages ------------------------------------------------------------
+
+
+def _record_clicks(app: Flask, slug: str, count: int) -> None:
+    """What the analytics worker writes: an hourly aggregate of the link."""
+    from datetime import UTC, datetime
+
+    from service.analytics.models import HourlyVisits
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with app.app_context():
+        link_id = db.session.scalar(db.select(Link.id).where(Link.slug == slug))
+        db.session.add(HourlyVisits(link_id=link_id, hour=hour, visits=count))
+        db.session.commit()
+
+
+def test_the_list_and_the_detail_show_clicks_and_link_the_stats(
+    app: Flask, client: FlaskClient, alice: int, make_link: LinkMaker
+) -> None:
+    from service.links import visits
+
+    make_link(alice, slug="counted")
+    make_link(alice, slug="limited", max_visits=10)
+    _record_clicks(app, "counted", 42)
+    _record_clicks(app, "limited", 3)
+    with app.app_context():
+        assert visits.consume_visit("limited", 10)
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert re.search(
+        r'data-label="Clicks" class="num"><a href="/dashboard/links/counted/stats"[^>]*>42</a>',
+        page,
+    )
+    assert re.search(
+        r'data-label="Clicks" class="num"><a href="/dashboard/links/limited/stats"[^>]*>3</a>', page
+    )
+    assert "1&nbsp;/&nbsp;10" in page  # the visit limit's own counter
+    assert page.count('href="/dashboard/links/counted/stats"') == 2  # the count and "Stats"
+    assert 'href="/dashboard/stats"' in page  # the navigation
+    detail = client.get("/dashboard/links/limited").get_data(as_text=True)
+    assert '<dt>Clicks</dt><dd><a href="/dashboard/links/limited/stats">3</a></dd>' in detail
+    assert "1 of 10 used" in detail
+    assert ">Statistics</a>" in detail
+    assert client.get("/dashboard/links/counted/stats").status_code == 200
+    assert client.get("/dashboard/stats").status_code == 200
+
+
+def test_every_page_links_the_statistics_from_the_navigation(
+    client: FlaskClient, alice: int, make_link: LinkMaker
+) -> None:
+    make_link(alice, slug="nav")
+    for path in ("/dashboard", "/dashboard/new", "/dashboard/links/nav", "/dashboard/stats"):
+        page = client.get(path).get_data(as_text=True)
+        assert re.search(
+            r'<nav class="site-nav">.*href="/dashboard/stats">Statistics</a>', page, re.S
+        ), path

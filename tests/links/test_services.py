@@ -356,3 +356,53 @@ def test_control_characters_are_field_errors(
     with app.app_context(), pytest.raises(ValidationError) as caught:
         create_link(make_user(), url="https://example.org/x", **{field: value})
     assert field in caught.value.errors
+
+
+# -- write_batch: many links through the same checks ----------------------------------------------
+
+
+def test_a_batch_checks_each_row_like_create_link(app: Flask, make_user: UserFactory) -> None:
+    rows: list[dict[str, Any]] = [
+        {"url": "javascript:alert(1)"},
+        {"url": "https://example.com/", "slug": "api"},
+        {"url": "https://example.com/", "title": "x" * 201},
+        {"url": "https://example.com/", "max_visits": 0},
+    ]
+    with app.test_request_context():
+        owner = make_user()
+        expected = []
+        for row in rows:
+            with pytest.raises(ValidationError) as refused:
+                create_link(owner, **row)
+            expected.append(refused.value.errors)
+        good: dict[str, Any] = {
+            "url": "https://Example.com/ok",
+            "slug": "ok",
+            "tags": ["B", "a", "b"],
+        }
+        result = services.write_batch(owner, list(enumerate([*rows, good], start=1)))
+        assert [(number, errors) for number, _, errors in result.failed] == list(
+            zip(range(1, 5), expected, strict=True)
+        )
+        assert result.created == ["ok"]
+        link = db.session.scalar(select(Link).where(Link.slug == "ok"))
+        assert link is not None
+        assert link.url == "https://example.com/ok"
+        assert [tag.name for tag in link.tags] == ["a", "b"]  # lower-cased, once each
+
+
+def test_a_batch_resets_counters_and_evicts_the_cache(app: Flask, make_user: UserFactory) -> None:
+    from service.links.cache import link_cache
+
+    with app.test_request_context():
+        owner = make_user()
+        assert link_cache.lookup("fresh") is None  # a "no such link" entry is now cached
+        assert visits.consume_visit("fresh", 9)  # a counter left by a deleted namesake
+        result = services.write_batch(
+            owner, [(1, {"url": "https://example.com/", "slug": "fresh"})]
+        )
+        assert result.created == ["fresh"]
+        assert visits.visit_count("fresh") == 0
+        record = link_cache.lookup("fresh")
+        assert record is not None
+        assert record.url == "https://example.com/"
