@@ -18,7 +18,7 @@ What it proves, on a host with no Docker engine and no image registry (only Debi
    that load (Redis Stream -> PostgreSQL);
 6. tears everything down (containers, network, volumes) whatever happened.
 
-podman facts this relies on (DESIGN.md section 8): runc as the runtime and
+podman facts this relies on (checked on Debian 12 hosts, see docs/DEPLOYMENT.md): runc as the runtime and
 ``default_ulimits = []`` in a containers.conf passed through ``CONTAINERS_CONF`` (crun fails
 on this host's hybrid cgroups); healthchecks are not scheduled without systemd, so this script
 runs the compose file's healthchecks itself with ``podman healthcheck run``; podman-compose

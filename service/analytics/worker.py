@@ -1,6 +1,6 @@
 """``linkfleet worker``: reads click events from the Redis Stream and writes the aggregates.
 
-Delivery and counting (DESIGN.md section 5 and 8):
+Delivery and counting (docs/ARCHITECTURE.md, "Click analytics"):
 
 * consumer group ``analytics`` on ``linkfleet:clicks``, created at the stream's start (``0``)
   so events shipped before the first worker ran are counted too; several workers may run;
