@@ -10,6 +10,9 @@ LINKFLEET := $(BIN)/linkfleet
 # Empty means "2 for a new fleet, keep the count of a running one".
 REPLICAS  ?=
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each module stays on one of them (--dist loadscope), so a
+# module's fleet is started once.
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 DRILLS_ARGS ?=
 
@@ -63,12 +66,13 @@ restart: $(STAMP) ## Rolling restart of the replicas, one at a time, no failed r
 	@$(LINKFLEET) fleet restart
 
 test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
 
 bench: bench-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
 	$(BIN)/python loadtests/scaling.py $(BENCH_ARGS)
+	$(BIN)/pytest -m bench -s -q tests/api/test_import_scale.py
 
 drills: system-deps $(STAMP) ## Reliability drills on a throwaway fleet; writes docs/RELIABILITY.md's table
 	$(BIN)/python -m loadtests.drills $(DRILLS_ARGS)

@@ -2,8 +2,10 @@
 
 The body is generated while the server reads it (a lazy stream with a known length), so what
 is measured is the server side: the request parsing, the row reader, validation and the
-batched writes. Two measurements: the process's peak RSS growth (cheap, so the timing is
-real) and, marked ``slow``, tracemalloc's peak of Python allocations.
+batched writes. Two measurements: the process's peak RSS growth (cheap, part of ``make test``)
+and, marked ``bench``, tracemalloc's peak of Python allocations, about ten times slower, which
+``make bench`` runs. Both print the import's time; neither asserts one (timings belong to the
+benchmark, not to tests on a shared machine).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _backend(app: Flask) -> str:
     return str(app.config["SQLALCHEMY_DATABASE_URI"]).split(":", 1)[0]
 
 
-def test_import_100k_rows_quickly_with_flat_memory(api: ApiClient, app: Flask) -> None:
+def test_import_100k_rows_with_flat_memory(api: ApiClient, app: Flask) -> None:
     """Timing without a tracer; memory as the growth of the process's peak RSS."""
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
@@ -124,10 +126,9 @@ def test_import_100k_rows_quickly_with_flat_memory(api: ApiClient, app: Flask) -
     )
     _check(api, app, response)
     assert growth_mb < 100, f"peak RSS grew by {growth_mb:.1f} MB"
-    assert elapsed < 120
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 def test_import_100k_rows_peak_memory_under_tracemalloc(api: ApiClient, app: Flask) -> None:
     """Every Python allocation traced (which makes the import about ten times slower)."""
     tracemalloc.start()
