@@ -84,7 +84,12 @@ def register_errorhandlers(app: LinkFleet) -> None:
 
 
 def register_commands(app: LinkFleet) -> None:
-    """App-bound CLI commands (``linkfleet db`` comes from Flask-Migrate)."""
-    from .cli import register_app_commands
+    """App-bound CLI commands (``linkfleet db`` comes from Flask-Migrate). The ``linkfleet``
+    group itself (``service/cli.py``) builds the app; the app never imports it."""
+    from .accounts.commands import user_cli
+    from .analytics.commands import worker_command
+    from .api.commands import apikey_cli
 
-    register_app_commands(app)
+    app.cli.add_command(user_cli)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(apikey_cli)

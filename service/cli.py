@@ -18,17 +18,6 @@ from .config import ConfigError, default_run_dir
 from .fleet.commands import fleet
 
 
-def register_app_commands(app: Flask) -> None:
-    """Commands that need an app; Flask-Migrate already added ``db``."""
-    from .accounts.commands import user_cli
-    from .analytics.commands import worker_command
-    from .api.commands import apikey_cli
-
-    app.cli.add_command(user_cli)
-    app.cli.add_command(worker_command)
-    app.cli.add_command(apikey_cli)
-
-
 def _create_cli_app() -> Flask:
     """The app with the local fleet's settings (``.run/linkfleet.env``) under the caller's env.
 

@@ -26,7 +26,7 @@ ASSET_MAX_AGE = 7 * 86400
 @bp.get("/")
 def index() -> str:
     """The interactive documentation."""
-    return render_template("apikeys/api_docs.html", spec_url=url_for("api-docs.openapi_json"))
+    return render_template("api/api_docs.html", spec_url=url_for("api-docs.openapi_json"))
 
 
 @bp.get("/assets/<name>")

@@ -89,7 +89,7 @@ def keys() -> Page:
     elif form.errors:
         status = 422
     html = render_template(
-        "apikeys/keys.html",
+        "api/keys.html",
         form=form,
         keys=keys_of(current_user.id),
         new_key=new_key,
@@ -140,9 +140,7 @@ def transfer() -> Page:
                 problem, report, status = error.message, None, 400
     elif form.errors:
         status = 422
-    return render_template(
-        "apikeys/transfer.html", form=form, report=report, problem=problem
-    ), status
+    return render_template("api/transfer.html", form=form, report=report, problem=problem), status
 
 
 csrf.exempt(transfer)  # see the module docstring: the form checks its token itself
