@@ -27,12 +27,13 @@ NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 def write_env_file(spec: FleetSpec, settings: dict[str, str]) -> None:
     """``linkfleet.env``: the fleet's LINKFLEET_* settings, read by replicas and the CLI alike."""
     lines = [f"{key}={value}" for key, value in sorted(settings.items())]
+    spec.env_file.touch(mode=0o600)  # owner-only before it holds the secret and the password
+    spec.env_file.chmod(0o600)
     spec.env_file.write_text(
         "# Written by `linkfleet fleet up`; the CLI run from this checkout reads it.\n"
         + "\n".join(lines)
         + "\n"
     )
-    spec.env_file.chmod(0o600)
 
 
 def write_redis_conf(spec: FleetSpec) -> Path:
