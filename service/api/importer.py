@@ -402,6 +402,8 @@ def clean_row(raw: Any, context: RowContext) -> tuple[dict[str, Any] | None, dic
 @dataclass
 class _Outcome:
     created: list[str] = field(default_factory=list)
+    #: Ids of the created links (visit counters are keyed by id).
+    created_ids: list[int] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     skipped: int = 0
     failed: list[tuple[int, str | None, dict[str, list[str]]]] = field(default_factory=list)
@@ -503,6 +505,7 @@ def _write_batch(owner_id: int, batch: list[tuple[int, dict[str, Any]]], update:
         ids: dict[str, int] = dict(
             db.session.execute(insert(Link).returning(Link.slug, Link.id), new_rows).all()
         )
+        outcome.created_ids = list(ids.values())
         pairs = [
             {"link_id": ids[slug], "tag_id": tag_id}
             for slug, tags in new_tags.items()
@@ -563,13 +566,14 @@ def _flush(
 
 
 def _after_commit(outcome: _Outcome) -> None:
-    """Evict the slugs everywhere; reset counters that a deleted namesake may have left."""
+    """Evict the slugs everywhere; reset counters a deleted link may have left under a
+    reused id (SQLite)."""
     changed = outcome.created + outcome.updated
     if changed:
         link_cache.invalidate(*changed)
-    if outcome.created:
+    if outcome.created_ids:
         try:
-            link_cache.redis.delete(*(VISITS_KEY.format(slug) for slug in outcome.created))
+            link_cache.redis.delete(*(VISITS_KEY.format(i) for i in outcome.created_ids))
         except redis.RedisError as error:
             current_app.logger.warning("import: could not reset visit counters: %s", error)
 
