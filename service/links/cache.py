@@ -42,7 +42,7 @@ from werkzeug.urls import iri_to_uri
 
 from .. import signals
 from ..extensions import db
-from ..extensions.metrics import LINK_CACHE_LOOKUPS
+from ..extensions.metrics import LINK_CACHE_LOOKUPS, tally
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
@@ -236,6 +236,15 @@ class LinkCache:
         """The record of ``slug``, or None when no such link exists (L1, then L2, then DB)."""
         return self._current().lookup(slug)
 
+    def peek(self, app: Flask, slug: str) -> LinkRecord | None:
+        """The L1 record of ``slug`` in this process, else None (absent or negative): no fill,
+        no count, no context (the redirect lane counts what it serves)."""
+        state = self.state(app)
+        if state.listener_pid != os.getpid():
+            return None  # no listener here yet: only a full lookup starts it
+        with state.lock:
+            return state.l1.get(slug)
+
     def invalidate(self, *slugs: str) -> None:
         """Forget ``slugs`` here, in L2 and (through pub/sub) on every other replica."""
         self._current().invalidate(slugs)
@@ -299,7 +308,7 @@ class _State:
         with self.lock:
             entry = self.l1.get(slug, _MISS)
         if entry is not _MISS:
-            (_COUNT_NEGATIVE if entry is None else _COUNT_L1).inc()
+            tally.inc(_COUNT_NEGATIVE if entry is None else _COUNT_L1)
             return entry  # type: ignore[no-any-return]
         generation = self.generation
         found, record = self._from_l2(slug)
