@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask, Request, Response, current_app, request
 
+from .redirect_lane import RedirectLane
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from werkzeug.datastructures import Headers
@@ -195,9 +197,6 @@ def stamp_response(response: Response) -> Response:
     return response
 
 
-from .links.lane import RedirectLane  # noqa: E402  (it builds on the helpers above)
-
-
 class LinkFleet(Flask):
     """The LinkFleet application: one per process, built by :func:`service.create_app`."""
 
@@ -207,7 +206,7 @@ class LinkFleet(Flask):
     response_class = LinkFleetResponse
     #: Built once per app with the app as its argument; answers cached, unlimited,
     #: password-free redirects before Flask builds a request context (see
-    #: :mod:`service.links.lane`). None sends every request through Flask's dispatch.
+    #: :mod:`service.redirect_lane`). None sends every request through Flask's dispatch.
     fast_lane_class: type[FastLane] | None = RedirectLane
 
     @cached_property

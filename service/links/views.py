@@ -14,7 +14,8 @@ target.
 
 What a redirect answers (status, ``Location``, ``Cache-Control``, whether it is a visit) is
 decided once, by :func:`redirect_answer`; the view and the redirect lane
-(:mod:`.lane`, which serves cached plain links without a request context) both use it.
+(:mod:`service.redirect_lane`, which serves cached plain links without a request context)
+both use it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every test runs twice: through Flask's full dispatch (the redirect lane off), and with the
 redirect lane on and each link looked up once before it is requested, so that a cached plain
-link is answered by the lane (:mod:`service.links.lane`) and anything else falls through it.
+link is answered by the lane (:mod:`service.redirect_lane`) and anything else falls through it.
 """
 
 from __future__ import annotations

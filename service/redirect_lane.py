@@ -9,6 +9,11 @@ the same ``link_visited`` signal with a real request object, and the same metric
 else (another method or path, a route of the app, an L1 miss, a link that needs Redis or a
 form) returns None and goes through Flask's full dispatch, which also fills L1 for the next
 visit.
+
+This module imports the link machinery when the lane is built (at the app's first request),
+not at import: ``service.app`` imports it, and gunicorn's master imports ``service`` before it
+forks and before gevent patches the workers, so it must not load models, Redis clients or
+metrics there.
 """
 
 from __future__ import annotations
@@ -18,22 +23,14 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from .. import signals
-from ..app import fleet_headers, request_id_of
-from ..extensions.metrics import LINK_CACHE_LOOKUPS, count_request, tally
-from .cache import link_cache
-from .slugs import SLUG_PATTERN, reserved_slugs
-from .views import is_plain, redirect_answer
-
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from ..app import LinkFleet
+    from .app import LinkFleet
 
 #: The view the lane stands in for (its metrics label).
 ENDPOINT = "redirect.follow"
 _STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase.upper()}" for code in (301, 302, 307, 308)}
-_L1_HITS = LINK_CACHE_LOOKUPS.labels("l1")
 _BODY: tuple[bytes, ...] = ()
 
 
@@ -41,7 +38,25 @@ class RedirectLane:
     """:attr:`service.app.LinkFleet.fast_lane_class` of LinkFleet: see the module docstring."""
 
     def __init__(self, app: LinkFleet) -> None:
+        from . import signals
+        from .app import fleet_headers, request_id_of
+        from .extensions.metrics import LINK_CACHE_LOOKUPS, count_request, tally
+        from .links.cache import link_cache
+        from .links.slugs import SLUG_PATTERN, reserved_slugs
+        from .links.views import is_plain, redirect_answer
+
         self._app = app
+        self._visited = signals.link_visited
+        self._fleet_headers = fleet_headers
+        self._request_id_of = request_id_of
+        self._count_request = count_request
+        self._tally = tally
+        self._l1_hits = LINK_CACHE_LOOKUPS.labels("l1")
+        self._peek = link_cache.peek
+        self._slug_pattern = SLUG_PATTERN
+        self._reserved_slugs = reserved_slugs
+        self._is_plain = is_plain
+        self._answer = redirect_answer
         #: The app's own route prefixes win over slugs; read at the first request, once every
         #: blueprint is registered (Flask refuses new routes after that).
         self._reserved: frozenset[str] | None = None
@@ -54,40 +69,40 @@ class RedirectLane:
             return None
         path: str = environ.get("PATH_INFO", "")
         slug = path[1:]
-        if path[:1] != "/" or not SLUG_PATTERN.fullmatch(slug):
+        if path[:1] != "/" or not self._slug_pattern.fullmatch(slug):
             return None
         app = self._app
         reserved = self._reserved
         if reserved is None:
-            reserved = self._reserved = reserved_slugs(app)
+            reserved = self._reserved = self._reserved_slugs(app)
         if slug.lower() in reserved:
             return None
-        record = link_cache.peek(app, slug)
-        if record is None or not is_plain(record):
+        record = self._peek(app, slug)
+        if record is None or not self._is_plain(record):
             return None
         started = time.perf_counter()
         config = app.config
-        answer = redirect_answer(
+        answer = self._answer(
             record, method=method, permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"])
         )
-        request_id = request_id_of(environ)
+        request_id = self._request_id_of(environ)
         if answer.visit:
             visitor = app.request_class(environ)
             visitor.trusted_proxies = config["TRUSTED_PROXIES"]
             visitor.request_id = request_id
-            signals.link_visited.send(app, slug=slug, request=visitor)
+            self._visited.send(app, slug=slug, request=visitor)
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", "0"),
             ("Location", answer.location),
             ("Cache-Control", answer.cache_control),
-            *fleet_headers(
+            *self._fleet_headers(
                 config["REPLICA_NAME"],
                 request_id,
                 secure=environ.get("wsgi.url_scheme") in ("https", "wss"),
             ),
         ]
         start_response(_STATUS_LINES[answer.status], headers)
-        tally.inc(_L1_HITS)
-        count_request(method, ENDPOINT, answer.status, time.perf_counter() - started)
+        self._tally.inc(self._l1_hits)
+        self._count_request(method, ENDPOINT, answer.status, time.perf_counter() - started)
         return _BODY
