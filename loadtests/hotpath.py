@@ -424,3 +424,22 @@ def plot(out: Path, hot: dict[str, Any], before: dict[str, Any] | None = None) -
     fig.tight_layout()
     fig.savefig(out / "hotpath_latency.png", dpi=120)
     plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Redraw ``hotpath_latency.png`` from summary files (``scaling.py`` measures)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("summary", type=Path, help="summary.json with a hot_path key")
+    parser.add_argument("--before", type=Path, help="an earlier summary.json to compare with")
+    args = parser.parse_args(argv)
+    hot = json.loads(args.summary.read_text())["hot_path"]
+    before = json.loads(args.before.read_text())["hot_path"] if args.before else None
+    plot(args.summary.parent, hot, before)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

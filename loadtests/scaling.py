@@ -222,6 +222,11 @@ class BenchFleet:
             LINKFLEET_REDIS_PORT=str(base + 1),
             LINKFLEET_REPLICA_BASE_PORT=str(base + 2),
             LINKFLEET_LOG_LEVEL="WARNING",
+            # One nginx worker: the hot path pins the stack to one core, where a second
+            # worker splits the connections into a fast and a slow half (measured: a
+            # bimodal latency distribution), and one worker carries several times the
+            # bench's highest rate (see the capacity figures).
+            LINKFLEET_NGINX_WORKERS="1",
         )
         os.environ.pop("LINKFLEET_REDIS_URL", None)
         os.environ.pop("LINKFLEET_DATABASE_URL", None)
