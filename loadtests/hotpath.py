@@ -55,6 +55,9 @@ class Series:
     #: Every server process of the series (nginx, gunicorn; for LinkFleet also its Redis
     #: and the analytics worker, which count the clicks) per request.
     stack_cpu_seconds_per_request: float = 0.0
+    #: Seconds the stack's threads were runnable but waited for a CPU, per request
+    #: (``/proc/<pid>/task/*/schedstat``): the machine's other load on the pinned core.
+    stack_runqueue_seconds_per_request: float = 0.0
     requests: int = 0
     errors: int = 0
     runs: list[float] = field(default_factory=list)
@@ -96,6 +99,18 @@ def wrk(
 def tree_cpu(pid: int) -> float:
     """CPU seconds of ``pid`` and its descendants so far."""
     return pids_cpu(process_tree(pid))
+
+
+def runqueue_seconds(pids: list[int]) -> float:
+    """Seconds the threads of ``pids`` spent waiting on a run queue so far (schedstat)."""
+    total = 0
+    for pid in pids:
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                total += int((task / "schedstat").read_text().split()[1])
+        except OSError:
+            continue
+    return total / 1e9
 
 
 def pids_cpu(pids: list[int]) -> float:
@@ -208,22 +223,25 @@ def clicks_counted(env: dict[str, str]) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def summarise(runs: list[tuple[dict[str, Any], float, float]]) -> Series:
+def summarise(runs: list[tuple[dict[str, Any], float, float, float]]) -> Series:
     """Medians over the runs; CPU per request from each run's CPU and request count."""
-    rates = [r["requests"] / r["duration_s"] for r, _, _ in runs]
+    rates = [r["requests"] / r["duration_s"] for r, _, _, _ in runs]
     median_run = sorted(runs, key=lambda run: run[0]["requests"])[len(runs) // 2][0]
     return Series(
         rps=round(statistics.median(rates), 1),
-        p50_ms=statistics.median(r["percentiles"]["50"] for r, _, _ in runs),
-        p99_ms=statistics.median(r["percentiles"]["99"] for r, _, _ in runs),
+        p50_ms=statistics.median(r["percentiles"]["50"] for r, _, _, _ in runs),
+        p99_ms=statistics.median(r["percentiles"]["99"] for r, _, _, _ in runs),
         cpu_seconds_per_request=statistics.median(
-            cpu / r["requests"] for r, cpu, _ in runs if r["requests"]
+            cpu / r["requests"] for r, cpu, _, _ in runs if r["requests"]
         ),
         stack_cpu_seconds_per_request=statistics.median(
-            stack / r["requests"] for r, _, stack in runs if r["requests"]
+            stack / r["requests"] for r, _, stack, _ in runs if r["requests"]
         ),
-        requests=sum(r["requests"] for r, _, _ in runs),
-        errors=sum(r["errors"] + r["non_2xx_3xx"] for r, _, _ in runs),
+        stack_runqueue_seconds_per_request=statistics.median(
+            wait / r["requests"] for r, _, _, wait in runs if r["requests"]
+        ),
+        requests=sum(r["requests"] for r, _, _, _ in runs),
+        errors=sum(r["errors"] + r["non_2xx_3xx"] for r, _, _, _ in runs),
         runs=[round(rate, 1) for rate in rates],
         percentiles=median_run["percentiles"],
     )
@@ -284,12 +302,22 @@ def _measure(
         }
         for url, sent_cookie, _, _ in series.values():  # warm every path once
             wrk(url, 1, connections, cookie=sent_cookie)
-        runs: dict[str, list[tuple[dict[str, Any], float, float]]] = {n: [] for n in series}
+        runs: dict[str, list[tuple[dict[str, Any], float, float, float]]] = {
+            name: [] for name in series
+        }
         for _ in range(repeats):
             for name, (url, sent_cookie, pid, pids) in series.items():
                 before, stack_before = tree_cpu(pid), pids_cpu(pids)
+                wait_before = runqueue_seconds(pids)
                 result = wrk(url, seconds, connections, cookie=sent_cookie)
-                runs[name].append((result, tree_cpu(pid) - before, pids_cpu(pids) - stack_before))
+                runs[name].append(
+                    (
+                        result,
+                        tree_cpu(pid) - before,
+                        pids_cpu(pids) - stack_before,
+                        runqueue_seconds(pids) - wait_before,
+                    )
+                )
         if profile is not None:
             profile_replica(replica_pid, f"{spec.url}/{slug}", seconds, connections, profile)
     measured = {name: summarise(r) for name, r in runs.items()}
@@ -299,8 +327,16 @@ def _measure(
     paced_runs = []
     for _ in range(repeats):
         before, stack_before = tree_cpu(replica_pid), pids_cpu(stack)
+        wait_before = runqueue_seconds(stack)
         result = wrk(f"{spec.url}/{slug}", seconds, connections, delay_ms=delay)
-        paced_runs.append((result, tree_cpu(replica_pid) - before, pids_cpu(stack) - stack_before))
+        paced_runs.append(
+            (
+                result,
+                tree_cpu(replica_pid) - before,
+                pids_cpu(stack) - stack_before,
+                runqueue_seconds(stack) - wait_before,
+            )
+        )
     measured["redirect_at_70pct"] = summarise(paced_runs)
     # Every click served was counted: the worker drains the stream within seconds.
     served = redirects_served(direct) - served_before
