@@ -126,10 +126,10 @@ class Load:
         total = machine_after[1] - machine_before[1]
         return Measurement(
             users=users,
-            rps=float(row["Requests/s"]),
-            p50_ms=float(row["50%"] or 0),
-            p95_ms=float(row["95%"] or 0),
-            p99_ms=float(row["99%"] or 0),
+            rps=_number(row["Requests/s"]),
+            p50_ms=_number(row["50%"]),
+            p95_ms=_number(row["95%"]),
+            p99_ms=_number(row["99%"]),
             requests=int(row["Request Count"]),
             failures=int(row["Failure Count"]),
             quota_use=round(used / (quota * seconds), 3) if quota else None,
@@ -173,6 +173,14 @@ class Load:
             for name, (host, user_class) in series.items():
                 runs[name].append(self.run(host, user_class, users, self.settings.measure_seconds))
         return {name: summarise(name, measured) for name, measured in runs.items()}
+
+
+def _number(value: str | None) -> float:
+    """A figure of Locust's CSV; a run that recorded no request writes "N/A" (or nothing)."""
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
 
 
 def machine_cpu_times() -> tuple[int, int]:

@@ -42,7 +42,7 @@ from werkzeug.urls import iri_to_uri
 
 from .. import signals
 from ..extensions import db
-from ..extensions.metrics import LINK_CACHE_LOOKUPS, tally
+from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
@@ -308,7 +308,7 @@ class _State:
         with self.lock:
             entry = self.l1.get(slug, _MISS)
         if entry is not _MISS:
-            tally.inc(_COUNT_NEGATIVE if entry is None else _COUNT_L1)
+            (_COUNT_NEGATIVE if entry is None else _COUNT_L1).inc()
             return entry  # type: ignore[no-any-return]
         generation = self.generation
         found, record = self._from_l2(slug)
