@@ -67,12 +67,21 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM, also make the click shipper ship at once and keep up (see worker_exit).
+    """Freeze the loaded app out of the garbage collector's way, and on SIGTERM make the
+    click shipper ship at once and keep up (see worker_exit).
+
+    ``gc.freeze()``: a full collection then scans only what requests allocate. Measured in
+    one process under redirect load: the one full collection took 336 ms over ~135,000
+    tracked objects without it, at most 25 ms with it, and a full collection stalls every
+    greenlet.
 
     gunicorn waits up to ``graceful_timeout`` for open connections, idle keep-alive ones
     from nginx included, and the master kills the worker at the same deadline, so
     ``worker_exit`` may never run: the spool must be shipped while the worker drains.
     """
+    import gc
+
+    gc.freeze()
     graceful_exit = worker.handle_exit
 
     def handle_exit(signum: int, frame: Any) -> None:

@@ -3,7 +3,9 @@
 In one run, on a private fleet (temp dir, free ports) it measures, each as a ratio:
   * scaling efficiency  rps(N) / (N * rps(1))  for N in --replicas, every replica in its own
                         cgroup with the same CPU quota (nginx, Redis and Locust outside);
-  * hot-path ratio      cached redirect rps / bare endpoint (/healthz) rps, one replica;
+  * hot path            a cached redirect (cookieless and logged in) against a bare Flask
+                        redirect on the same gunicorn settings, whole stack on one core, wrk
+                        on the other (loadtests/hotpath.py; alone: --hot-path-only);
   * load-balancer cost  1 - rps through nginx / rps direct to the replica, one replica;
   * capacity per core   redirects per CPU-second of one nginx worker and click events per
                         CPU-second of Redis (loadtests/capacity.py), and the analytics worker's
@@ -42,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtests import hotpath
 from loadtests.capacity import NginxCapacity, RedisCapacity, nginx_capacity
 from loadtests.cgroups import CpuQuota, is_v2
 from loadtests.worker_bench import measure as measure_worker
@@ -79,6 +82,8 @@ class Settings:
     locust_processes: int
     capacity_seconds: int
     worker_events: int
+    #: Seconds of each wrk run of the hot-path comparison.
+    hot_path_seconds: int = 10
 
 
 class Load:
@@ -121,10 +126,10 @@ class Load:
         total = machine_after[1] - machine_before[1]
         return Measurement(
             users=users,
-            rps=float(row["Requests/s"]),
-            p50_ms=float(row["50%"] or 0),
-            p95_ms=float(row["95%"] or 0),
-            p99_ms=float(row["99%"] or 0),
+            rps=_number(row["Requests/s"]),
+            p50_ms=_number(row["50%"]),
+            p95_ms=_number(row["95%"]),
+            p99_ms=_number(row["99%"]),
             requests=int(row["Request Count"]),
             failures=int(row["Failure Count"]),
             quota_use=round(used / (quota * seconds), 3) if quota else None,
@@ -168,6 +173,14 @@ class Load:
             for name, (host, user_class) in series.items():
                 runs[name].append(self.run(host, user_class, users, self.settings.measure_seconds))
         return {name: summarise(name, measured) for name, measured in runs.items()}
+
+
+def _number(value: str | None) -> float:
+    """A figure of Locust's CSV; a run that recorded no request writes "N/A" (or nothing)."""
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
 
 
 def machine_cpu_times() -> tuple[int, int]:
@@ -217,6 +230,11 @@ class BenchFleet:
             LINKFLEET_REDIS_PORT=str(base + 1),
             LINKFLEET_REPLICA_BASE_PORT=str(base + 2),
             LINKFLEET_LOG_LEVEL="WARNING",
+            # One nginx worker: the hot path pins the stack to one core, where a second
+            # worker splits the connections into a fast and a slow half (measured: a
+            # bimodal latency distribution), and one worker carries several times the
+            # bench's highest rate (see the capacity figures).
+            LINKFLEET_NGINX_WORKERS="1",
         )
         os.environ.pop("LINKFLEET_REDIS_URL", None)
         os.environ.pop("LINKFLEET_DATABASE_URL", None)
@@ -348,14 +366,6 @@ def round_ratios(measured: Measurement, baseline: Measurement, scale: int = 1) -
     ]
 
 
-def cpu_ratio(measured: Measurement, baseline: Measurement) -> float | None:
-    """Throughput per CPU-second the replicas used, relative to ``baseline``: the same ratio
-    as rps, but blind to how much CPU the machine happened to grant each run."""
-    if not (measured.quota_use and baseline.quota_use and baseline.rps):
-        return None
-    return round((measured.rps / measured.quota_use) / (baseline.rps / baseline.quota_use), 3)
-
-
 def project(
     settings: Settings, scaling: dict[int, Measurement], capacity: Capacity
 ) -> dict[str, Any]:
@@ -383,7 +393,7 @@ def write_results(
     out: Path,
     settings: Settings,
     scaling: dict[int, Measurement],
-    hot: dict[str, Measurement],
+    hot: dict[str, Any],
     lb: dict[str, Measurement],
     capacity: Capacity,
 ) -> dict[str, Any]:
@@ -391,7 +401,6 @@ def write_results(
     base = scaling[min(scaling)]
     efficiency_rounds = {str(n): round_ratios(m, base, n) for n, m in scaling.items()}
     efficiency = {n: statistics.median(ratios) for n, ratios in efficiency_rounds.items()}
-    hot_rounds = round_ratios(hot["redirect"], hot["bare"])
     lb_rounds = round_ratios(lb["nginx"], lb["direct"])
     with (out / "scaling.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -406,21 +415,20 @@ def write_results(
             )  # fmt: skip
     summary = {
         "scaling_efficiency": efficiency,
+        "redirect_vs_bare_flask": hot["redirect_vs_bare_flask"],
+        "logged_in_vs_cookieless": hot["logged_in_vs_cookieless"],
         # Each ratio is the median over rounds of the ratio within a round (see round_ratios).
-        "hot_path_ratio": statistics.median(hot_rounds),
-        "hot_path_cpu_ratio": cpu_ratio(hot["redirect"], hot["bare"]),
         "lb_overhead": round(1 - statistics.median(lb_rounds), 3),
         "rounds": {
             "scaling_efficiency": efficiency_rounds,
-            "hot_path_ratio": hot_rounds,
             "nginx_over_direct": lb_rounds,
         },
         "scaling": {str(n): asdict(m) for n, m in scaling.items()},
-        "hot_path": {k: asdict(m) for k, m in hot.items()},
+        "hot_path": hot,
         "load_balancer": {k: asdict(m) for k, m in lb.items()},
         "capacity": asdict(capacity),
         "projection": (projection := project(settings, scaling, capacity)),
-        "failures": sum(m.failures for m in [*scaling.values(), *hot.values(), *lb.values()]),
+        "failures": sum(m.failures for m in [*scaling.values(), *lb.values()]),
         "settings": asdict(settings),
         "machine": machine(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -449,15 +457,13 @@ def write_results(
         )
     lines += [
         "",
-        "Efficiency, hot-path ratio and load-balancer overhead are medians over the rounds of "
+        "Efficiency and load-balancer overhead are medians over the rounds of "
         "the ratio within each round (runs of a round are minutes apart at most, so the drift "
         "of this VM's speed cancels out of them). Efficiency in each round: "
         + "; ".join(f"N={n}: {_listed(r)}" for n, r in efficiency_rounds.items() if n != "1")
         + ".",
         "",
-        f"- hot-path ratio (cached redirect ÷ /healthz, one replica): "
-        f"**{summary['hot_path_ratio']:.3f}** (rounds: {_listed(hot_rounds)}; medians "
-        f"{hot['redirect'].rps:.0f} vs {hot['bare'].rps:.0f} rps)",
+        *hot_path_lines(hot),
         f"- load-balancer overhead (1 − through nginx ÷ direct, one replica): "  # noqa: RUF001
         f"**{summary['lb_overhead']:.3f}** (nginx ÷ direct in the rounds: {_listed(lb_rounds)}; "
         f"medians {lb['nginx'].rps:.0f} vs {lb['direct'].rps:.0f} rps)",
@@ -489,6 +495,79 @@ def write_results(
     (out / "scaling.md").write_text("\n".join(lines))
     plot(out, scaling)
     return summary
+
+
+def hot_path_lines(hot: dict[str, Any]) -> list[str]:
+    """The hot-path comparison as markdown (see loadtests/hotpath.py)."""
+    series = hot["series"]
+    tail = hot["tail"]
+    lines = [
+        f"- **redirect_vs_bare_flask {hot['redirect_vs_bare_flask']:.3f}** (cached redirect, "
+        f"click capture on ÷ bare Flask redirect, through nginx; rounds: "
+        f"{_listed(hot['redirect_vs_bare_flask_rounds'])}; per replica CPU-second: "
+        f"{hot['redirect_vs_bare_flask_cpu']:.3f}; per CPU-second of the whole server stack, "
+        f"Redis and the analytics worker counting clicks included: "
+        f"{hot['redirect_vs_bare_flask_stack_cpu']:.3f})",
+        f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (per CPU-second: "
+        f"{hot['logged_in_vs_cookieless_cpu']:.3f})",
+        f"- tail: p99/p50 at saturation {tail['saturated_p99_over_p50']}; at 70% of the "
+        f"saturating rate ({tail['at_70pct_rps']:.0f} rps) p99 {tail['at_70pct_p99_ms']:.1f} ms",
+        f"- clicks: {hot['clicks']['served']:,} redirects served, {hot['clicks']['counted']:,} "
+        f"counted by the analytics worker, {hot['clicks']['lost']} lost",
+        "",
+        "| series | rps | p50 ms | p99 ms | replica CPU µs/request | stack CPU µs/request "
+        "| stack run-queue wait µs/request | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, m in series.items():
+        lines.append(
+            f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+            f"{m['cpu_seconds_per_request'] * 1e6:.0f} | "
+            f"{m['stack_cpu_seconds_per_request'] * 1e6:.0f} | "
+            f"{m.get('stack_runqueue_seconds_per_request', 0) * 1e6:.0f} | {m['errors']} |"
+        )
+    lines += ["", "![hot-path latency](hotpath_latency.png)", ""]
+    return lines
+
+
+def write_hot_path(out: Path, hot: dict[str, Any], before: Path | None) -> dict[str, Any]:
+    """``--hot-path-only``: the comparison into summary.json (other keys kept) and hotpath.md;
+    ``before``: the summary.json of an earlier run, whose redirect the plot shows as well."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    summary.pop("hot_path_ratio", None)
+    summary.pop("hot_path_cpu_ratio", None)
+    summary.get("rounds", {}).pop("hot_path_ratio", None)
+    summary.update(
+        redirect_vs_bare_flask=hot["redirect_vs_bare_flask"],
+        logged_in_vs_cookieless=hot["logged_in_vs_cookieless"],
+        hot_path=hot,
+        hot_path_machine=machine(),
+        hot_path_finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "hotpath.md").write_text(
+        "\n".join(["# Hot path against bare Flask", "", *hot_path_lines(hot)])
+    )
+    hotpath.plot(out, hot, json.loads(before.read_text())["hot_path"] if before else None)
+    drop_old_hot_path_ratio(out / "scaling.md")
+    return summary
+
+
+def drop_old_hot_path_ratio(report: Path) -> None:
+    """A scaling.md of an earlier full run reported the redirect against ``/healthz``, one of
+    our own endpoints: point it at hotpath.md instead."""
+    if not report.exists():
+        return
+    lines = report.read_text().splitlines()
+    kept = [
+        "- the redirect against bare Flask: [hotpath.md](hotpath.md)"
+        if line.startswith("- hot-path ratio")
+        else line
+        for line in lines
+    ]
+    report.write_text("\n".join(kept) + "\n")
 
 
 def plot(out: Path, scaling: dict[int, Measurement]) -> None:
@@ -525,7 +604,32 @@ def plot(out: Path, scaling: dict[int, Measurement]) -> None:
     plt.close(fig)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
+def measure_hot_path(
+    fleet: BenchFleet, settings: Settings, profile: Path | None = None
+) -> dict[str, Any]:
+    """loadtests/hotpath.py on the one-replica fleet, before any CPU quota applies."""
+    from loadtests.seed import BENCH_EMAIL, BENCH_PASSWORD
+
+    console.log("hot path: bare Flask vs the redirect, stack on core 0, wrk on core 1 ...")
+    hot = hotpath.measure(
+        fleet,
+        seconds=settings.hot_path_seconds,
+        repeats=settings.repeats,
+        connections=50,
+        email=BENCH_EMAIL,
+        password=BENCH_PASSWORD,
+        profile=profile,
+    )
+    console.log(
+        f"redirect_vs_bare_flask {hot['redirect_vs_bare_flask']}  logged_in_vs_cookieless "
+        f"{hot['logged_in_vs_cookieless']}  tail {hot['tail']}  clicks {hot['clicks']}"
+    )
+    return hot
+
+
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[Settings, Path, bool, bool, Path | None, bool]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -549,6 +653,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
         help="smoke run: N in 1,2, one short run per point (about a minute)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the fleet's run dir")
+    parser.add_argument(
+        "--hot-path-only",
+        action="store_true",
+        help="only the redirect against bare Flask (a few minutes); updates summary.json",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the replica during one more redirect run (redirect-profile.svg/.txt)",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="with --hot-path-only: an earlier summary.json to plot the redirect against",
+    )
     args = parser.parse_args(argv)
     settings = Settings(
         replicas=[int(n) for n in args.replicas.split(",")],
@@ -574,12 +693,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, Path, bool]:
             locust_processes=1,
             capacity_seconds=2,
             worker_events=10_000,
+            hot_path_seconds=2,
         )
-    return settings, args.out, args.keep
+    if args.hot_path_only:
+        settings.links = min(settings.links, 1000)
+    return settings, args.out, args.keep, args.hot_path_only, args.before, args.profile
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, out, keep = parse_args(argv)
+    settings, out, keep, hot_only, before, profile = parse_args(argv)
     # A SIGTERM (Ctrl-C's sibling, or a CI timeout) still stops the fleet and its cgroups.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
@@ -594,6 +716,12 @@ def main(argv: list[str] | None = None) -> int:
         fleet.up(1)
         seed(settings.links, fleet.slugs_file)
         env = {**os.environ, "LINKFLEET_BENCH_SLUGS": str(fleet.slugs_file)}
+        fleet.warm("replica-1")
+        hot = measure_hot_path(fleet, settings, out if profile else None)
+        if hot_only:
+            write_hot_path(out, hot, before)
+            console.print(f"results in {out}")
+            return 0
         fleet.scale(1, settings.cpus_per_replica)
         spec = fleet.spec
         load = Load(settings, env, fleet)
@@ -601,7 +729,6 @@ def main(argv: list[str] | None = None) -> int:
         one = load.compare(
             {
                 "redirect through nginx": (spec.url, "RedirectUser"),
-                "/healthz through nginx": (spec.url, "BareUser"),
                 "redirect direct to replica-1": (
                     f"http://127.0.0.1:{spec.replicas['replica-1']}",
                     "RedirectUser",
@@ -609,8 +736,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             users,
         )
-        hot = {"redirect": one["redirect through nginx"], "bare": one["/healthz through nginx"]}
-        lb = {"nginx": hot["redirect"], "direct": one["redirect direct to replica-1"]}
+        lb = {"nginx": one["redirect through nginx"], "direct": one["redirect direct to replica-1"]}
         # Each N's saturating users first, then the N's in rounds (1 2 4 1 2 4 ...): this VM's
         # speed drifts by tens of percent over minutes, and rounds spread that over every N.
         saturating = {1: users}
@@ -643,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     capacity = Capacity(nginx, redis_cost, worker, fleet_max)
     summary = write_results(out, settings, scaling, hot, lb, capacity)
+    hotpath.plot(out, hot)
     table = Table(title=f"LinkFleet scaling ({time.monotonic() - started:.0f} s)")
     for column in ("replicas", "rps", "efficiency", "p50 ms", "p99 ms", "failures"):
         table.add_column(column, justify="right")
@@ -658,8 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     projection = summary["projection"]
     console.print(
-        f"hot-path ratio {summary['hot_path_ratio']:.3f} "
-        f"(per CPU-second {summary['hot_path_cpu_ratio'] or 0:.3f})   "
+        f"redirect_vs_bare_flask {summary['redirect_vs_bare_flask']:.3f}   "
+        f"logged_in_vs_cookieless {summary['logged_in_vs_cookieless']:.3f}   "
         f"load-balancer overhead {summary['lb_overhead']:.3f}   "
         f"worker headroom {projection['worker_headroom']}x   "
         f"replicas per nginx core {projection['replicas_per_nginx_core']}   "

@@ -16,11 +16,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
     """Build one app: settings from ``LINKFLEET_*`` env vars, then ``config`` overrides."""
     app = LinkFleet(__name__)
     app.config.update(build_config(config))
+    register_response_stamp(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
+
+
+def register_response_stamp(app: LinkFleet) -> None:
+    """The fleet headers on every response: registered first, so that it runs last."""
+    from .app import stamp_response
+
+    app.after_request(stamp_response)
 
 
 def register_extensions(app: LinkFleet) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from flask import Flask, request
@@ -147,3 +148,24 @@ def test_landing_page(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert b"LinkFleet" in response.data
     assert b"test-replica" in response.data
+
+
+def test_responses_are_stamped_without_overriding_process_response(client: FlaskClient) -> None:
+    """Flask's next release passes a ``ctx`` to ``process_response`` and warns about overrides
+    without it: the stamp is an ``after_request`` hook, on error pages and static files too."""
+    assert "process_response" not in LinkFleet.__dict__
+    for path in ("/no-such-link", "/static/linkfleet.css"):
+        response = client.get(path, headers={"X-Request-ID": "req-0123456789"})
+        assert response.headers["X-Served-By"] == "test-replica"
+        assert response.headers["X-Request-ID"] == "req-0123456789"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        response.close()
+
+
+def test_a_views_own_security_header_wins(app: Flask) -> None:
+    @app.get("/framed-test")
+    def framed() -> Any:
+        return "ok", 200, {"X-Frame-Options": "SAMEORIGIN"}
+
+    response = app.test_client().get("/framed-test")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]

@@ -2,12 +2,20 @@
 
 In multiprocess mode ``PROMETHEUS_MULTIPROC_DIR`` is set before the app starts
 (the fleet sets it per replica and gunicorn clears it at start, see ``deploy/gunicorn.conf.py``).
+
+Requests are counted in process (:data:`tally`): an increment in multiprocess mode is a locked
+write into an mmap'd file, several per request, which the redirect cannot afford. A greenlet
+(a thread without gevent) folds the counts into the metric files every
+:data:`FOLD_INTERVAL` seconds, and ``/metrics`` folds this process's counts first, so the
+exposition is exact within that interval for every worker and at once for the one answering.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from typing import Any
 
 from flask import Flask, g, request
 from flask.wrappers import Response
@@ -48,6 +56,84 @@ READ_QUERIES = Counter(
 )
 
 
+#: Seconds between two folds of the in-process counts into the metric files.
+FOLD_INTERVAL = 0.25
+
+
+class Tally:
+    """Counter increments and histogram observations held in process until :meth:`fold`.
+
+    Keys are prometheus-client children (``COUNTER.labels(...)``), bound once by callers.
+    Folding a histogram writes its buckets and sum directly: prometheus-client has no
+    observe-many, and one write per bucket per fold is the point.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[Any, float] = {}
+        #: histogram child -> [sum, count of bucket 0, count of bucket 1, ...]
+        self._observed: dict[Any, list[float]] = {}
+        self._folder_pid = 0
+
+    def inc(self, child: Any, amount: float = 1) -> None:
+        """``child.inc(amount)``, later."""
+        if self._folder_pid != os.getpid():
+            self._start_folder()
+        with self._lock:
+            counts = self._counts
+            counts[child] = counts.get(child, 0) + amount
+
+    def observe(self, child: Any, seconds: float) -> None:
+        """``child.observe(seconds)`` of a histogram child, later."""
+        if self._folder_pid != os.getpid():
+            self._start_folder()
+        bounds = child._upper_bounds
+        with self._lock:
+            row = self._observed.get(child)
+            if row is None:
+                row = self._observed[child] = [0.0] * (len(bounds) + 1)
+            row[0] += seconds
+            for index, bound in enumerate(bounds, 1):
+                if seconds <= bound:
+                    row[index] += 1
+                    break
+
+    def fold(self) -> None:
+        """Write what was counted into the metrics (the mmap files in multiprocess mode)."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            observed, self._observed = self._observed, {}
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, row in observed.items():
+            child._sum.inc(row[0])
+            for bucket, count in zip(child._buckets, row[1:], strict=True):
+                if count:
+                    bucket.inc(count)
+
+    def _start_folder(self) -> None:
+        """Once per process, and only where other processes read the files: elsewhere
+        :meth:`Metrics.render` folds before reading, which is exact on its own."""
+        with self._lock:
+            if self._folder_pid == os.getpid():
+                return
+            self._folder_pid = os.getpid()
+            self._counts, self._observed = {}, {}  # a forked child counts only its own
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            threading.Thread(
+                target=self._fold_forever, name="linkfleet-metrics", daemon=True
+            ).start()
+
+    def _fold_forever(self) -> None:
+        while True:
+            time.sleep(FOLD_INTERVAL)
+            self.fold()
+
+
+#: This process's pending counts (one per process, like prometheus-client's registry).
+tally = Tally()
+
+
 class Metrics:
     """Counts requests and their latency per endpoint; renders the exposition format.
 
@@ -71,6 +157,7 @@ class Metrics:
     @staticmethod
     def render() -> tuple[bytes, str]:
         """The exposition text: all workers of this replica when in multiprocess mode."""
+        tally.fold()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
@@ -82,10 +169,26 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+def count_request(method: str, endpoint: str, status: int, seconds: float | None) -> None:
+    """Count one request and its time in the app (the full dispatch and the redirect lane)."""
+    children = _children.get((method, endpoint, status))
+    if children is None:
+        children = _children[(method, endpoint, status)] = (
+            REQUESTS.labels(method, endpoint, str(status)),
+            LATENCY.labels(endpoint),
+        )
+    tally.inc(children[0])
+    if seconds is not None:
+        tally.observe(children[1], seconds)
+
+
+#: Bound children by (method, endpoint, status): ``labels()`` takes a lock and hashes its
+#: arguments; a few dozen combinations exist (methods and endpoints are the app's own).
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
-    endpoint = request.endpoint or "unmatched"
-    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-    if started is not None:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+    elapsed = None if started is None else time.perf_counter() - started
+    count_request(request.method, request.endpoint or "unmatched", response.status_code, elapsed)
     return response

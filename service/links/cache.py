@@ -275,6 +275,15 @@ class LinkCache:
         """
         return self._current().lookup(slug)
 
+    def peek(self, app: Flask, slug: str) -> LinkRecord | None:
+        """The L1 record of ``slug`` in this process, else None (absent or negative): no fill,
+        no count, no context (the redirect lane counts what it serves)."""
+        state = self.state(app)
+        if state.listener_pid != os.getpid():
+            return None  # no listener here yet: only a full lookup starts it
+        with state.lock:
+            return state.l1.get(slug)
+
     def invalidate(self, *slugs: str) -> None:
         """Forget ``slugs`` here, in L2 and (through pub/sub) on every other replica."""
         self._current().invalidate(slugs)

@@ -11,9 +11,16 @@ out of visits; 503 when a visit limit cannot be checked because Redis is down (a
 link is never over-served). HEAD answers like GET but neither counts a visit nor records one.
 A correct password answers 303, so that a 307/308 link never re-posts the password to the
 target.
+
+What a redirect answers (status, ``Location``, ``Cache-Control``, whether it is a visit) is
+decided once, by :func:`redirect_answer`; the view and the redirect lane
+(:mod:`service.redirect_lane`, which serves cached plain links without a request context)
+both use it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -37,6 +44,43 @@ UNCHECKABLE = "This link has a visit limit that cannot be checked right now; try
 WRONG_PASSWORD = "That password is not right."  # noqa: S105  # nosec B105  # a message, not a secret
 
 _PERMANENT = frozenset({301, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectAnswer:
+    """What a redirect to a servable link answers."""
+
+    status: int
+    #: Already in URI form (encoded when the link entered the cache).
+    location: str
+    cache_control: str
+    #: True when it is a visit: ``link_visited`` is sent (GET and the password POST, not HEAD).
+    visit: bool
+
+
+def redirect_answer(
+    record: LinkRecord, *, method: str, permanent_max_age: int, status: int | None = None
+) -> RedirectAnswer:
+    """The one place that decides a redirect's status, caching headers and visit."""
+    code = status or record.redirect_type
+    unconditional = record.expires_at is None and record.max_visits is None
+    if code in _PERMANENT and unconditional and not record.has_password:
+        # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.
+        cache_control = f"private, max-age={permanent_max_age}"
+    else:
+        cache_control = "private, max-age=0"
+    return RedirectAnswer(code, record.location, cache_control, visit=method != "HEAD")
+
+
+def is_plain(record: LinkRecord, now: float | None = None) -> bool:
+    """A link whose redirect depends on nothing but the record: enabled, unexpired, without
+    a visit limit (Redis) or a password (a form). Only these may take the redirect lane."""
+    return (
+        record.password_hash is None
+        and record.max_visits is None
+        and not record.disabled
+        and not record.is_expired(now)
+    )
 
 
 class UnlockableSlugConverter(BaseConverter):
@@ -79,12 +123,11 @@ def follow(slug: str) -> Response:
     if record.password_hash is not None:
         _claim_visit(record, count=False)
         return _password_page(record, LinkPasswordForm())
-    if request.method == "HEAD":
-        _claim_visit(record, count=False)
-        return _redirect(record)
-    _claim_visit(record, count=True)
-    _announce_visit(record)
-    return _redirect(record)
+    answer = _answer(record)
+    _claim_visit(record, count=answer.visit)
+    if answer.visit:
+        _announce_visit(record)
+    return _redirect(answer)
 
 
 def _password_rate_limit() -> str:
@@ -116,7 +159,7 @@ def unlock(slug: str) -> Response:
         return _password_page(record, form, status=403)
     _claim_visit(record, count=True)
     _announce_visit(record)
-    return _redirect(record, status=303)
+    return _redirect(_answer(record, status=303))
 
 
 def _announce_visit(record: LinkRecord) -> None:
@@ -161,18 +204,20 @@ def _claim_visit(record: LinkRecord, *, count: bool) -> None:
         raise Gone(USED_UP)
 
 
-def _redirect(record: LinkRecord, status: int | None = None) -> Response:
-    """A bare redirect response: no body to render, caching headers chosen per link."""
-    code = status or record.redirect_type
-    response = current_app.response_class(status=code)
-    response.uri_location = record.location  # type: ignore[attr-defined]
-    unconditional = record.expires_at is None and record.max_visits is None
-    if code in _PERMANENT and unconditional and not record.has_password:
-        # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.
-        max_age = current_app.config["LINK_PERMANENT_MAX_AGE"]
-        response.headers["Cache-Control"] = f"private, max-age={max_age}"
-    else:
-        response.headers["Cache-Control"] = "private, max-age=0"
+def _answer(record: LinkRecord, status: int | None = None) -> RedirectAnswer:
+    return redirect_answer(
+        record,
+        method=request.method,
+        permanent_max_age=int(current_app.config["LINK_PERMANENT_MAX_AGE"]),
+        status=status,
+    )
+
+
+def _redirect(answer: RedirectAnswer) -> Response:
+    """A bare redirect response: no body to render."""
+    response = current_app.response_class(status=answer.status)
+    response.uri_location = answer.location  # type: ignore[attr-defined]
+    response.headers["Cache-Control"] = answer.cache_control
     return response
 
 

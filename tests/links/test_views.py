@@ -1,4 +1,9 @@
-"""The redirect blueprint through the test client, on real Redis and both databases."""
+"""The redirect blueprint through the test client, on real Redis and both databases.
+
+Every test runs twice: through Flask's full dispatch (the redirect lane off), and with the
+redirect lane on and each link looked up once before it is requested, so that a cached plain
+link is answered by the lane (:mod:`service.redirect_lane`) and anything else falls through it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
@@ -19,13 +24,41 @@ from service.extensions import db
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link, update_link
-from tests.conftest import RedisServer
+from service.links.slugs import SLUG_PATTERN, is_reserved
+from tests.conftest import RedisServer, wait_until
 from tests.links.conftest import QueryCounter, UserFactory
 
 pytestmark = pytest.mark.integration
 
 TARGET = "https://example.com/landing?from=short"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class LookingUpClient(FlaskClient):
+    """Looks a slug up in the link cache before each GET/HEAD of it, as an earlier visit
+    would have: the request then meets the link in L1, where the redirect lane serves it."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        path = args[0] if args and isinstance(args[0], str) else None
+        if path and kwargs.get("method", "GET") in {"GET", "HEAD"}:
+            slug = path[1:].split("?", 1)[0]
+            if SLUG_PATTERN.fullmatch(slug) and not is_reserved(slug, self.application):
+                with self.application.app_context():
+                    link_cache.lookup(slug)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture(params=["full-dispatch", "redirect-lane"], autouse=True)
+def redirect_path(request: pytest.FixtureRequest, app: Flask) -> str:
+    """Each test once per path a redirect can take (see the module docstring)."""
+    if request.param == "full-dispatch":
+        app.fast_lane = None  # type: ignore[attr-defined]
+    else:
+        app.test_client_class = LookingUpClient
+        # A new listener clears L1 when it subscribes: let that happen before any lookup.
+        link_cache.state(app).start_listener()
+        wait_until(lambda: link_cache.listening(app), 10, "the link-cache listener subscribed")
+    return str(request.param)
 
 
 def new_link(app: Flask, make_user: UserFactory, **fields: Any) -> str:
@@ -287,3 +320,75 @@ def test_posting_to_a_reserved_name_never_reaches_the_password_form(client: Flas
     response = client.post("/admin")
     assert response.status_code == 405
     assert "POST" not in response.headers["Allow"]
+
+
+@contextmanager
+def full_dispatches(app: Flask) -> Iterator[list[str]]:
+    """The paths that went through Flask's dispatch (Flask sends ``request_started``)."""
+    paths: list[str] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        from flask import request
+
+        paths.append(request.path)
+
+    request_started.connect(receiver, app)
+    try:
+        yield paths
+    finally:
+        request_started.disconnect(receiver, app)
+
+
+def test_the_lane_takes_cached_plain_links_only(
+    app: Flask, client: FlaskClient, make_user: UserFactory, redirect_path: str
+) -> None:
+    plain = new_link(app, make_user)
+    limited = new_link(app, make_user, max_visits=5)
+    protected = new_link(app, make_user, password="open sesame")
+    expiring = new_link(app, make_user, expires_at=datetime.now(UTC) + timedelta(hours=1))
+    with full_dispatches(app) as dispatched:
+        for slug in (plain, limited, protected, expiring, "no-such-link"):
+            client.get(f"/{slug}")
+        client.head(f"/{plain}")
+        client.get("/healthz")
+    through_flask = {f"/{limited}", f"/{protected}", "/no-such-link", "/healthz"}
+    if redirect_path == "full-dispatch":
+        through_flask |= {f"/{plain}", f"/{expiring}"}
+    assert set(dispatched) == through_flask
+
+
+def test_the_lane_answers_whatever_cookies_the_client_holds(
+    app: Flask, client: FlaskClient, make_user: UserFactory, redis_server: RedisServer
+) -> None:
+    slug = new_link(app, make_user)
+    client.set_cookie("linkfleet_session", "not-a-session-anyone-has")
+    response = client.get(f"/{slug}", headers={"X-Request-ID": "req-0123456789"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == TARGET
+    assert response.headers["X-Request-ID"] == "req-0123456789"
+    assert response.headers["X-Served-By"] == "test-replica"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_redirect_over_https_carries_hsts(
+    app: Flask, client: FlaskClient, make_user: UserFactory
+) -> None:
+    slug = new_link(app, make_user)
+    response = client.get(f"/{slug}", base_url="https://links.example")
+    assert response.status_code == 302
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in client.get(f"/{slug}").headers
+
+
+def test_both_paths_send_the_same_headers(app: Flask, make_user: UserFactory) -> None:
+    """The lane's redirect is header for header the view's. ``Vary: Cookie`` aside: the full
+    dispatch adds it when its session machinery touched the session, which a redirect never
+    reads, so no cache could serve a different answer by cookie."""
+    slug = new_link(app, make_user, redirect_type=301)
+    seen = []
+    for lane in (None, app.fast_lane):  # type: ignore[attr-defined]
+        app.fast_lane = lane  # type: ignore[attr-defined]
+        response = app.test_client().get(f"/{slug}", headers={"X-Request-ID": "req-0123456789"})
+        seen.append(sorted(item for item in response.headers.items() if item[0] != "Vary"))
+    assert seen[0] == seen[1]

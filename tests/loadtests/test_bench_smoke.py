@@ -45,7 +45,15 @@ def test_quick_benchmark_writes_parseable_results(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary["scaling_efficiency"]) == {"1", "2"}
     assert summary["scaling_efficiency"]["1"] == pytest.approx(1.0)
-    assert summary["hot_path_ratio"] > 0
+    assert summary["redirect_vs_bare_flask"] > 0
+    assert summary["logged_in_vs_cookieless"] > 0
+    hot = summary["hot_path"]
+    assert set(hot["series"]) >= {"bare", "redirect", "logged_in", "healthz", "redirect_at_70pct"}
+    for series in hot["series"].values():
+        assert series["cpu_seconds_per_request"] > 0
+        assert series["p50_ms"] <= series["p99_ms"]
+    assert hot["clicks"]["served"] > 0
+    assert hot["clicks"]["lost"] == 0, hot["clicks"]
     assert summary["lb_overhead"] < 1
     assert summary["failures"] == 0
     projection = summary["projection"]
@@ -55,7 +63,7 @@ def test_quick_benchmark_writes_parseable_results(tmp_path: Path) -> None:
     assert summary["machine"]["cgroup"] in {"v1", "v2"}
 
     report = (tmp_path / "scaling.md").read_text()
-    for heading in ("| 2 |", "hot-path ratio", "projection"):
+    for heading in ("| 2 |", "redirect_vs_bare_flask", "logged_in_vs_cookieless", "projection"):
         assert heading in report
-    for image in ("throughput.png", "latency.png"):
+    for image in ("throughput.png", "latency.png", "hotpath_latency.png"):
         assert (tmp_path / image).read_bytes()[:8] == PNG_MAGIC

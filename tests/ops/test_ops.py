@@ -84,3 +84,76 @@ def test_metrics_hidden_from_public_clients(app: Flask, forwarded: str) -> None:
 def test_metrics_hidden_from_direct_public_peers(app: Flask) -> None:
     response = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "198.51.100.1"})
     assert response.status_code == 404
+
+
+def _redirects_counted(text: str) -> float:
+    """The sum of ``linkfleet_http_requests_total`` for GET ``redirect.follow`` 302s."""
+    wanted = ('endpoint="redirect.follow"', 'method="GET"', 'status="302"')
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("linkfleet_http_requests_total{") and all(w in line for w in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.integration
+def test_metrics_count_every_redirect_at_once(app: Flask, client: FlaskClient) -> None:
+    """Counted in process, folded when /metrics renders: both redirect paths, exactly."""
+    from service.accounts.models import User
+    from service.extensions import db
+    from service.links.services import create_link
+
+    with app.app_context():
+        user = User(email="metrics@example.com", password_hash="!no-login")
+        db.session.add(user)
+        db.session.commit()
+        slug = create_link(user, url="https://example.com/").slug
+    before = _redirects_counted(client.get("/metrics").get_data(as_text=True))
+    for _ in range(25):  # the first fills L1 through Flask, the rest take the redirect lane
+        assert client.get(f"/{slug}").status_code == 302
+    after = _redirects_counted(client.get("/metrics").get_data(as_text=True))
+    assert after - before == 25
+
+
+_COUNTING_WORKER = """
+import sys, time
+from service.extensions.metrics import count_request
+for _ in range(int(sys.argv[1])):
+    count_request("GET", "redirect.follow", 302, 0.0004)
+print("counted", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.integration
+def test_another_workers_counts_reach_the_metric_files_within_a_second(tmp_path: Path) -> None:
+    """A worker that counted N redirects and then sits idle: its folder greenlet (a thread
+    here) has written all N to the multiprocess files a second later."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _COUNTING_WORKER, "137"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "counted"
+        time.sleep(1.0)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
+        text = generate_latest(registry).decode()
+    finally:
+        worker.kill()
+        worker.communicate(timeout=10)
+    assert _redirects_counted(text) == 137
+    assert 'linkfleet_http_request_duration_seconds_count{endpoint="redirect.follow"} 137.0' in text
