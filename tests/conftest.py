@@ -50,6 +50,28 @@ def wait_until(predicate: Any, timeout: float, message: str) -> None:
     pytest.fail(f"timed out after {timeout}s: {message}")
 
 
+def quiesce_link_cache(app: Flask) -> None:
+    """Wait until ``app``'s invalidation listener is subscribed and has delivered every
+    invalidation sent so far (recent writes' own and their delayed second ones), so that a
+    test counting queries or Redis commands measures lookups, not late evictions.
+
+    A marker put in L1 is evicted by a message published after all of them, and Redis
+    delivers a channel's messages in order.
+    """
+    from service.links.cache import INVALIDATE_CHANNEL, LinkRecord, link_cache
+
+    state = link_cache.state(app)
+    with app.test_request_context():
+        link_cache.lookup("quiesce-warmup")  # starts this process's listener
+    wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
+    wait_until(lambda: state.timer is None and not state.pending, 5, "re-invalidations ran")
+    marker = "quiesce-marker"
+    with state.lock:
+        state.l1[marker] = LinkRecord(marker, "https://example.com/", 302, None, None, None, False)
+    state.redis.publish(INVALIDATE_CHANNEL, marker)
+    wait_until(lambda: marker not in state.l1, 5, "the listener caught up")
+
+
 def child_pids(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (a gunicorn master's workers), from /proc."""
     found = []

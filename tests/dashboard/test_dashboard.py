@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from service.accounts.models import User
 from service.extensions import db
@@ -431,7 +432,8 @@ def test_the_list_and_the_detail_show_clicks_and_link_the_stats(
     _record_clicks(app, "counted", 42)
     _record_clicks(app, "limited", 3)
     with app.app_context():
-        assert visits.consume_visit("limited", 10)
+        limited = db.session.scalar(select(Link.id).where(Link.slug == "limited"))
+        assert visits.consume_visit(limited, 10)
     page = client.get("/dashboard").get_data(as_text=True)
     assert re.search(
         r'data-label="Clicks" class="num"><a href="/dashboard/links/counted/stats"[^>]*>42</a>',
