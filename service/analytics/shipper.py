@@ -108,6 +108,10 @@ class StreamFull(redis.RedisError):
 
 
 MAX_BACKOFF = 5.0
+#: Seconds between tries of a stopping shipper (SIGTERM): short, the graceful stop is finite.
+HURRIED_RETRY = 0.1
+#: Seconds a final flush keeps retrying; well inside gunicorn's graceful timeout (20 s).
+FLUSH_PATIENCE = 5.0
 #: How often an ongoing Redis outage is logged again.
 OUTAGE_LOG_INTERVAL = 30.0
 
@@ -204,17 +208,28 @@ class Shipper:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0, *, flush: bool = True) -> None:
-        """Stop the thread; with ``flush``, ship what is left if Redis answers (best effort)."""
+        """Stop the thread; with ``flush``, ship what is left, retrying for up to
+        ``FLUSH_PATIENCE`` seconds while Redis is unreachable or the stream is at its cap
+        (right after an outage every replica ships its backlog at once), then leave the rest
+        in the file for the process that adopts it."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if flush and self.cursor is not None:
-            try:
-                while self.ship_batch(self.cursor):
-                    pass
-            except (redis.RedisError, OSError) as error:
-                logger.info("analytics: %s stays spooled for later (%s)", self.cursor.path, error)
+            deadline = time.monotonic() + FLUSH_PATIENCE
+            while True:
+                try:
+                    while self.ship_batch(self.cursor):
+                        pass
+                    break
+                except (redis.RedisError, OSError) as error:
+                    if time.monotonic() >= deadline:
+                        logger.info(
+                            "analytics: %s stays spooled for later (%s)", self.cursor.path, error
+                        )
+                        break
+                    time.sleep(HURRIED_RETRY)
             self.sync()  # what is left must survive for the process that adopts the file
         if self._client is not None:
             self._client.close()
@@ -257,6 +272,8 @@ class Shipper:
                     SHIP_ERRORS.inc()
                     self._failed(error)
                     backoff = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 5))
+                    if self.hurrying:  # stopping: keep trying while the graceful stop lasts
+                        backoff = HURRIED_RETRY
                     next_ship = time.monotonic() + backoff
                 except Exception:  # never let a bug end shipping for the process's lifetime
                     logger.exception("analytics: shipper error; retrying")
