@@ -15,8 +15,8 @@ from service.extensions import db
 from service.links import visits
 from service.links.models import Link
 from service.links.services import create_link, delete_link, update_link
-from tests.conftest import RedisServer
-from tests.links.conftest import UserFactory
+from tests.fixtures.services import RedisServer
+from tests.fixtures.users import UserFactory
 
 pytestmark = pytest.mark.integration
 
