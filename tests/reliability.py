@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, text
 from service.fleet.spec import FleetSpec
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import TcpProxy
-from tests.conftest import POSTGRES_URL
+from tests.fixtures.services import POSTGRES_URL
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "reliability"
 

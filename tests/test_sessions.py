@@ -20,7 +20,9 @@ from service.accounts.models import User
 from service.extensions import db
 from service.links.cache import link_cache
 from service.links.services import create_link
-from tests.conftest import RedisServer, WebHelper, quiesce_link_cache
+from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.services import RedisServer
+from tests.fixtures.users import WebHelper
 
 
 def _replica(name: str, redis_server: RedisServer, database_config: dict[str, Any]) -> Flask:

@@ -11,7 +11,7 @@ from flask import request
 from service import create_app
 from service.app import is_trusted_proxy
 from service.config import ConfigError, Settings
-from tests.conftest import RedisServer
+from tests.fixtures.services import RedisServer
 
 
 def test_addresses_and_networks_are_trusted() -> None:

@@ -5,11 +5,9 @@ Everything is real: Redis servers, SQLite files and the PostgreSQL schema of the
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +16,10 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from service import create_app
-from service.accounts.models import User
-from service.analytics.extension import analytics
 from service.analytics.models import HourlyVisits, ProcessedEvent
 from service.analytics.worker import Totals, Worker, WorkerSettings, redis_for_worker
 from service.extensions import db
-from service.links.cache import link_cache
-from service.links.services import create_link
-from tests.conftest import POSTGRES_URL, RedisServer
+from tests.fixtures.services import POSTGRES_URL
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -38,16 +31,11 @@ IPHONE = (
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
-AppFactory = Callable[..., Flask]
 
-
-def analytics_config(redis_url: str, spool_dir: Path, **extra: Any) -> dict[str, Any]:
+def analytics_config(spool_dir: Path, **extra: Any) -> dict[str, Any]:
     """Flask config of a test app that captures clicks into ``spool_dir``, shipping fast."""
     return {
-        "TESTING": True,
         "SECRET_KEY": "analytics-test-secret",
-        "REDIS_URL": redis_url,
-        "REPLICA_NAME": "test-replica",
         "ANALYTICS_SPOOL_DIR": str(spool_dir),
         "ANALYTICS_SHIP_INTERVAL": 0.02,
         "ANALYTICS_ADOPT_INTERVAL": 0.5,
@@ -56,61 +44,9 @@ def analytics_config(redis_url: str, spool_dir: Path, **extra: Any) -> dict[str,
 
 
 @pytest.fixture
-def make_app(
-    redis_server: RedisServer, database_config: dict[str, Any], tmp_path: Path
-) -> Iterator[AppFactory]:
-    """Builds apps (replicas) on the test database; the first one creates the tables.
-
-    Every app's shipper and cache listener is stopped at the end, the tables dropped.
-    """
-    apps: list[Flask] = []
-
-    def make(*, redis_url: str | None = None, spool: str = "spool", **extra: Any) -> Flask:
-        app = create_app(
-            {
-                **analytics_config(redis_url or redis_server.url, tmp_path / spool),
-                **database_config,
-                **extra,
-            }
-        )
-        if not apps:
-            with app.app_context():
-                db.create_all()
-        apps.append(app)
-        return app
-
-    yield make
-    for app in reversed(apps):
-        analytics.shutdown(app, flush=False)
-        link_cache.shutdown(app)
-    if apps:
-        with apps[0].app_context():
-            db.session.remove()
-            db.drop_all()
-        for app in apps:
-            with app.app_context():
-                db.engine.dispose()
-    redis.Redis.from_url(redis_server.url).flushdb()
-
-
-@pytest.fixture
-def app(make_app: AppFactory) -> Flask:
-    return make_app()
-
-
-_emails = itertools.count(1)
-
-
-def make_link(app: Flask, slug: str = "promo", *, owner: str | None = None) -> int:
-    """A committed link (and its owner, created when missing); returns the link id."""
-    email = owner or f"owner{next(_emails)}@example.com"
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == email))
-        if user is None:
-            user = User(email=email, password_hash="!no-login")
-            db.session.add(user)
-            db.session.commit()
-        return create_link(user, url="https://example.org/landing", slug=slug).id
+def app_config(tmp_path: Path) -> dict[str, Any]:
+    """Every app of an analytics test captures into ``tmp_path/spool`` unless told otherwise."""
+    return analytics_config(tmp_path / "spool")
 
 
 def counted(app: Flask, link_id: int | None = None) -> int:

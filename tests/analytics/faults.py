@@ -16,7 +16,7 @@ import struct
 import threading
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.fixtures.services import free_port
 
 
 class TcpProxy:

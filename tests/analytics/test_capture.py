@@ -24,7 +24,7 @@ from service.analytics.capture import (
 from service.analytics.extension import analytics
 from service.config import ConfigError, Settings
 from tests.analytics.conftest import CHROME, GOOGLEBOT, IPHONE
-from tests.conftest import RedisServer
+from tests.fixtures.services import RedisServer
 
 DAY = 86400
 NOW = 1_780_000_000.0  # 2026-05-28 UTC

@@ -29,8 +29,9 @@ from service.fleet.supervisor import Supervisor
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link
-from tests.conftest import child_pids, wait_until
 from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.services import child_pids, wait_until
+from tests.fixtures.users import add_user
 from tests.reliability import record
 
 pytestmark = pytest.mark.e2e
@@ -103,10 +104,7 @@ def owner(fleet: Fleet) -> Iterator[Owner]:
         }
     )
     with app.app_context():
-        user = User(email="owner@example.com", password_hash="!no-login")
-        db.session.add(user)
-        db.session.commit()
-        user_id = user.id
+        user_id = add_user("owner@example.com").id
     yield Owner(app, user_id)
     link_cache.shutdown(app)
     with app.app_context():

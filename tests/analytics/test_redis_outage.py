@@ -11,8 +11,10 @@ import pytest
 import redis
 
 from service.analytics.extension import DEFAULT_STREAM, analytics
-from tests.analytics.conftest import CHROME, AppFactory, counted, drain, make_link
-from tests.conftest import RedisServer, wait_until
+from tests.analytics.conftest import CHROME, counted, drain
+from tests.fixtures.app import AppFactory
+from tests.fixtures.links import make_link
+from tests.fixtures.services import RedisServer, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def test_clicks_during_a_redis_outage_are_spooled_then_counted_exactly(
     make_app: AppFactory, private_redis: RedisServer
 ) -> None:
-    app = make_app(redis_url=private_redis.url)
+    app = make_app(REDIS_URL=private_redis.url)
     link_id = make_link(app)
     client = app.test_client()
     served = 0

@@ -15,7 +15,7 @@ import redis
 
 from service.analytics.shipper import Shipper, ShipperSettings
 from service.analytics.spool import SpoolCursor, SpoolWriter, claim_orphan, offset_path
-from tests.conftest import RedisServer, wait_until
+from tests.fixtures.services import RedisServer, wait_until
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from service.analytics.stats import (
 )
 from service.extensions import db
 from service.links.models import Link
-from tests.analytics.conftest import drain, event, make_link, xadd_events
-from tests.conftest import WebHelper
+from tests.analytics.conftest import drain, event, xadd_events
+from tests.fixtures.links import make_link
+from tests.fixtures.users import WebHelper
 
 pytestmark = pytest.mark.integration
 

@@ -33,18 +33,18 @@ from service.extensions import db
 from tests.analytics.conftest import (
     CHROME,
     GOOGLEBOT,
-    AppFactory,
     counted,
     drain,
     event,
-    make_link,
     make_worker,
     processed,
     worker_env,
     xadd_events,
 )
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.conftest import free_port, wait_until
+from tests.fixtures.app import AppFactory
+from tests.fixtures.links import make_link
+from tests.fixtures.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -362,7 +362,7 @@ def test_stream_entries_are_json_events(app: Flask) -> None:
 
 def test_a_broken_spool_never_breaks_the_redirect(make_app: AppFactory, tmp_path: Path) -> None:
     (tmp_path / "blocked").write_text("a file where the spool directory should be")
-    app = make_app(spool="blocked/spool")
+    app = make_app(ANALYTICS_SPOOL_DIR=str(tmp_path / "blocked/spool"))
     make_link(app)
     errors = REGISTRY.get_sample_value("linkfleet_analytics_capture_errors_total") or 0.0
     response = app.test_client().get("/promo", headers={"User-Agent": CHROME})

@@ -22,16 +22,10 @@ from service.analytics.extension import analytics
 from service.extensions import db
 from service.links.models import Link
 from service.links.services import create_link, delete_link, update_link
-from tests.analytics.conftest import (
-    AppFactory,
-    counted,
-    drain,
-    make_link,
-    make_worker,
-    processed,
-    worker_env,
-)
-from tests.conftest import free_port, wait_until
+from tests.analytics.conftest import counted, drain, make_worker, processed, worker_env
+from tests.fixtures.app import AppFactory
+from tests.fixtures.links import make_link
+from tests.fixtures.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +71,7 @@ def test_a_stopped_worker_loses_nothing_beyond_the_stream_cap(make_app: AppFacto
 
 def test_the_spool_is_synced_while_redis_is_down(make_app: AppFactory) -> None:
     app = make_app(
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",  # nobody listens there
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",  # nobody listens there
         ANALYTICS_SYNC_INTERVAL=0.1,
         REDIS_SOCKET_TIMEOUT=0.2,
     )
@@ -100,10 +94,11 @@ def test_the_spool_is_synced_while_redis_is_down(make_app: AppFactory) -> None:
     assert shipper.shipped == 0
 
 
-def test_a_request_retried_by_nginx_is_one_click(make_app: AppFactory) -> None:
+def test_a_request_retried_by_nginx_is_one_click(make_app: AppFactory, tmp_path: Path) -> None:
     """The same request (same trusted X-Request-ID) spooled by two replicas counts once;
     the same header from a client that is not our proxy proves nothing."""
-    first, second = make_app(spool="replica-1"), make_app(spool="replica-2")
+    first = make_app(ANALYTICS_SPOOL_DIR=str(tmp_path / "replica-1"))
+    second = make_app(ANALYTICS_SPOOL_DIR=str(tmp_path / "replica-2"))
     link_id = make_link(first, "retried")
     retried = {"X-Request-ID": "0123456789abcdef0123456789abcdef"}
     click(first, "retried", headers=retried)

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from service.api.keys import KEY_PATTERN, create_api_key, find_active_key, hash_key, revoke
 from service.api.models import ApiKey
 from service.extensions import db
-from tests.api.conftest import Account, AccountFactory, ApiClient, assert_problem
+from tests.api.conftest import assert_problem
+from tests.fixtures.accounts import Account, AccountFactory, ApiClient
 
 EVERY_ENDPOINT = [
     ("POST", "/api/v1/links"),

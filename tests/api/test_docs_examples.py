@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.api.conftest import Account
+from tests.fixtures.accounts import Account
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Using the API\n"

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from service.extensions import db
 from service.links.models import Link
-from tests.api.conftest import Account, ApiClient, assert_problem
+from tests.api.conftest import assert_problem
+from tests.fixtures.accounts import Account, ApiClient
 
 
 def count_links(app: Flask) -> int:

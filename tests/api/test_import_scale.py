@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from service.extensions import db
 from service.links.models import Link
-from tests.api.conftest import ApiClient
+from tests.fixtures.accounts import ApiClient
 
 ROWS = 100_000
 

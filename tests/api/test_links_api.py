@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from tests.api.conftest import Account, ApiClient, assert_problem
+from tests.api.conftest import assert_problem
+from tests.fixtures.accounts import Account, ApiClient
 
 LINK_KEYS = {
     "slug",

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from service.api.keys import KEY_PATTERN, find_active_key
 from service.extensions import db
-from tests.conftest import WebHelper
+from tests.fixtures.users import WebHelper
 
 KEY_IN_PAGE = re.compile(r'value="(lf_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{43})"')
 

@@ -17,16 +17,16 @@ from flask import Flask
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
-from service import create_app
 from service.accounts.models import User
 from service.analytics.models import HourlyVisits
 from service.extensions import db
 from service.extensions.database import read_replicas
 from service.links import visits
-from service.links.cache import link_cache
 from service.links.models import Link
-from tests.api.conftest import Account, AccountFactory, ApiClient
-from tests.conftest import POSTGRES_URL, RedisServer
+from tests.fixtures.accounts import Account, AccountFactory, ApiClient
+from tests.fixtures.app import AppFactory
+from tests.fixtures.services import POSTGRES_URL
+from tests.fixtures.users import add_user
 
 
 def record_clicks(app: Flask, slug: str, *counts: int) -> None:
@@ -156,30 +156,14 @@ def other_database(database_config: dict[str, Any], tmp_path: Path) -> Iterator[
 
 @pytest.fixture
 def replica_app(
-    redis_server: RedisServer, database_config: dict[str, Any], tmp_path: Path
+    make_app: AppFactory, database_config: dict[str, Any], tmp_path: Path
 ) -> Iterator[tuple[Flask, str]]:
     """An app whose read replica is another database with other content, so that what a
     page shows tells where it was read."""
     with other_database(database_config, tmp_path) as replica:
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "test-secret",
-                "REDIS_URL": redis_server.url,
-                "REPLICA_NAME": "test-replica",
-                "SQLALCHEMY_READ_URIS": (replica,),
-                **database_config,
-            }
-        )
-        with app.app_context():
-            db.create_all()
+        app = make_app(SQLALCHEMY_READ_URIS=(replica,))
         yield app, replica
         read_replicas.dispose(app)
-        link_cache.shutdown(app)
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
 
 
 def test_listings_and_the_export_read_from_the_replica(
@@ -189,9 +173,7 @@ def test_listings_and_the_export_read_from_the_replica(
     from service.api.keys import create_api_key
 
     with app.app_context():
-        user = User(email="reader@example.com", password_hash="!no-login")
-        db.session.add(user)
-        db.session.commit()
+        user = add_user("reader@example.com")
         _, key = create_api_key(user.id, "tests", "write")
         user_id = user.id
     client = app.test_client()

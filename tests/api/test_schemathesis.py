@@ -25,7 +25,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import Account
+from tests.fixtures.accounts import Account
 
 MAX_EXAMPLES = 30
 CHECKS = [

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.api.conftest import Account, ApiClient, assert_problem
+from tests.api.conftest import assert_problem
+from tests.fixtures.accounts import Account, ApiClient
 
 IMPORT = "/api/v1/links/import"
 

@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from service import create_app
 from service.extensions import db
 from service.links.cache import link_cache
-from tests.conftest import RedisServer
+from tests.fixtures.services import RedisServer
 
 pytestmark = pytest.mark.browser
 

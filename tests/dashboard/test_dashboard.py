@@ -15,7 +15,7 @@ from service.accounts.models import User
 from service.extensions import db
 from service.links.models import Link
 from service.links.services import create_link
-from tests.conftest import WebHelper
+from tests.fixtures.users import WebHelper
 
 LinkMaker = Callable[..., str]
 

@@ -287,7 +287,7 @@ def test_gunicorn_serves_metrics_on_their_own_port(tmp_path: Path, redis_server:
 
     import requests
 
-    from tests.conftest import free_port, wait_until
+    from tests.fixtures.services import free_port, wait_until
 
     app_port, metrics_port = free_port(), free_port()
     env = {

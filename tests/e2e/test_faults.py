@@ -28,8 +28,8 @@ import requests
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.conftest import child_pids, wait_until
 from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
+from tests.fixtures.services import child_pids, wait_until
 from tests.reliability import (
     Traffic,
     all_ready,

@@ -14,8 +14,8 @@ import requests
 from dotenv import dotenv_values
 
 from service.fleet.supervisor import Supervisor
-from tests.conftest import wait_until
 from tests.e2e.conftest import Fleet, RequestLoop
+from tests.fixtures.services import wait_until
 from tests.reliability import record
 
 pytestmark = pytest.mark.e2e

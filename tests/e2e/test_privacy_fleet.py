@@ -23,8 +23,8 @@ import redis
 from service.analytics.salt import SALT_KEY
 from service.fleet.privacy import Retention, Rotator
 from service.fleet.supervisor import Supervisor
-from tests.conftest import wait_until
 from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
+from tests.fixtures.services import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -37,7 +37,7 @@ from service.extensions import db
 from service.extensions.database import read_replicas, read_session, run_read
 from service.extensions.metrics import READ_QUERIES
 from service.links.models import Link
-from tests.conftest import POSTGRES_URL, RedisServer, free_port, wait_until
+from tests.fixtures.services import POSTGRES_URL, RedisServer, free_port, wait_until
 
 PRIMARY = make_url(POSTGRES_URL)
 

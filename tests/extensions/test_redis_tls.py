@@ -14,7 +14,8 @@ from service.accounts.models import User
 from service.extensions import db
 from service.links.cache import link_cache
 from service.links.services import create_link
-from tests.conftest import RedisServer, WebHelper, wait_until
+from tests.fixtures.services import RedisServer, wait_until
+from tests.fixtures.users import WebHelper
 
 pytestmark = pytest.mark.integration
 

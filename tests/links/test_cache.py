@@ -16,13 +16,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from service import create_app
 from service.extensions import db
 from service.links.cache import INVALIDATE_CHANNEL, KEY_PREFIX, LinkCache, LinkRecord, link_cache
 from service.links.models import Link
 from service.links.services import create_link, delete_link, update_link
-from tests.conftest import RedisServer, quiesce_link_cache, wait_until
-from tests.links.conftest import QueryCounter, UserFactory
+from tests.fixtures.app import QueryCounter
+from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.replicas import ReplicaFactory
+from tests.fixtures.services import RedisServer, wait_until
+from tests.fixtures.users import UserFactory
 
 pytestmark = pytest.mark.integration
 
@@ -133,9 +135,7 @@ def test_garbage_in_l2_is_a_miss(
     assert client.get(f"/{slug}").headers["Location"] == OLD
 
 
-def test_l1_is_bounded(
-    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
-) -> None:
+def test_l1_is_bounded(app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory) -> None:
     replica = replica_factory("small", LINK_CACHE_L1_SIZE=3)
     small = replica.test_client()
     for slug in [new_link(app, make_user) for _ in range(5)]:
@@ -144,7 +144,7 @@ def test_l1_is_bounded(
 
 
 def test_an_edit_reaches_every_replica_within_a_second(
-    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+    app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
 ) -> None:
     one, two = app.test_client(), replica_factory("replica-2").test_client()
     replica_two = two.application
@@ -168,7 +168,7 @@ def test_an_edit_reaches_every_replica_within_a_second(
 
 
 def test_a_new_link_replaces_a_negative_entry_everywhere(
-    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+    app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
 ) -> None:
     two = replica_factory("replica-2").test_client()
     assert two.get("/brand-new").status_code == 404  # negative entry in L1 and L2
@@ -178,7 +178,7 @@ def test_a_new_link_replaces_a_negative_entry_everywhere(
 
 
 def test_a_renamed_link_frees_its_old_slug_everywhere(
-    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+    app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
 ) -> None:
     two = replica_factory("replica-2").test_client()
     slug = new_link(app, make_user)
@@ -193,7 +193,7 @@ def test_a_renamed_link_frees_its_old_slug_everywhere(
 def test_a_stale_l2_write_that_raced_an_edit_is_removed(
     app: Flask,
     make_user: UserFactory,
-    replica_factory: Callable[..., Flask],
+    replica_factory: ReplicaFactory,
     redis_server: RedisServer,
 ) -> None:
     """A reader that loaded the old row before the commit writes it back after the delete."""
@@ -263,25 +263,9 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def outage_app(
-    private_redis: RedisServer, database_config: dict[str, Any], app: Flask
-) -> Iterator[Flask]:
+def outage_app(private_redis: RedisServer, replica_factory: ReplicaFactory) -> Flask:
     """A replica on ``private_redis`` sharing ``app``'s database (and its tables)."""
-    replica = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "REDIS_URL": private_redis.url,
-            "REPLICA_NAME": "outage",
-            "LINK_CACHE_REINVALIDATE_DELAY": 0,
-            **database_config,
-        }
-    )
-    yield replica
-    link_cache.shutdown(replica)
-    with replica.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return replica_factory("outage", REDIS_URL=private_redis.url, LINK_CACHE_REINVALIDATE_DELAY=0)
 
 
 def test_redirects_survive_a_redis_outage(
@@ -387,7 +371,7 @@ def test_lookups_are_counted_by_the_tier_that_answered(app: Flask, make_user: An
 
 
 def test_a_created_slug_answers_at_once_on_every_replica(
-    app: Flask, make_user: UserFactory, replica_factory: Callable[..., Flask]
+    app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
 ) -> None:
     """No waiting for pub/sub: the moment the create call returns, replica 2 redirects."""
     two = replica_factory("replica-2").test_client()
@@ -404,7 +388,7 @@ def test_a_created_slug_answers_at_once_on_every_replica(
 def test_a_fill_that_raced_a_creation_is_refused(
     app: Flask,
     make_user: UserFactory,
-    replica_factory: Callable[..., Flask],
+    replica_factory: ReplicaFactory,
     redis_server: RedisServer,
 ) -> None:
     """A reader whose query ran before the commit cannot write "no such link" afterwards."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.fixtures.services import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,7 @@ from service.links.services import (
 )
 from service.links.slugs import BASE62
 from service.passwords import verify_password
-from tests.links.conftest import UserFactory
+from tests.fixtures.users import UserFactory
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,10 @@ from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link, update_link
 from service.links.slugs import SLUG_PATTERN, is_reserved
-from tests.conftest import RedisServer, wait_until
-from tests.links.conftest import QueryCounter, UserFactory
+from tests.fixtures.app import QueryCounter
+from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.services import RedisServer, wait_until
+from tests.fixtures.users import UserFactory
 
 pytestmark = pytest.mark.integration
 
@@ -346,6 +348,7 @@ def test_the_lane_takes_cached_plain_links_only(
     limited = new_link(app, make_user, max_visits=5)
     protected = new_link(app, make_user, password="open sesame")
     expiring = new_link(app, make_user, expires_at=datetime.now(UTC) + timedelta(hours=1))
+    quiesce_link_cache(app)  # a creation's late invalidation would empty L1 under the lane
     with full_dispatches(app) as dispatched:
         for slug in (plain, limited, protected, expiring, "no-such-link"):
             client.get(f"/{slug}")

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service import create_app
-from tests.conftest import RedisServer
+from tests.fixtures.services import RedisServer
 
 
 def test_healthz(client: FlaskClient) -> None:

@@ -3,9 +3,6 @@ slugs and invalid API keys are budgeted per client before the lookup."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from flask import Flask
 from sqlalchemy import event
@@ -15,8 +12,10 @@ from service.api.keys import create_api_key
 from service.extensions import db
 from service.links.cache import link_cache
 from service.links.services import create_link
-from tests.conftest import wait_until
-from tests.security.conftest import ReplicaFactory
+from tests.fixtures.app import QueryCounter
+from tests.fixtures.replicas import ReplicaFactory
+from tests.fixtures.services import wait_until
+from tests.fixtures.users import add_user
 
 pytestmark = pytest.mark.integration
 
@@ -24,41 +23,15 @@ ATTACKER = {"REMOTE_ADDR": "192.0.2.10"}
 NEIGHBOUR = {"REMOTE_ADDR": "192.0.2.11"}
 
 
-class Statements:
-    """SQL statements an app's engine runs while it is attached."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(statement)
-
-    def about(self, table: str) -> int:
-        return sum(1 for statement in self.seen if table in statement)
-
-
-@pytest.fixture
-def statements(app: Flask) -> Iterator[Statements]:
-    counter = Statements()
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(engine, "before_cursor_execute", counter)
-
-
 def owner(app: Flask) -> int:
     with app.app_context():
-        user = User(email="owner@example.com", password_hash="!no-login")
-        db.session.add(user)
-        db.session.commit()
-        return user.id
+        return add_user("owner@example.com").id
 
 
 def test_a_flood_of_unknown_slugs_costs_a_bounded_number_of_queries(
-    app: Flask, replica: ReplicaFactory
+    app: Flask, replica_factory: ReplicaFactory
 ) -> None:
-    limited = replica("limited", LINK_NOT_FOUND_LIMIT="5 per minute")
+    limited = replica_factory("limited", LINK_NOT_FOUND_LIMIT="5 per minute")
     with app.app_context():
         user = db.session.get(User, owner(app))
         assert user is not None
@@ -70,7 +43,7 @@ def test_a_flood_of_unknown_slugs_costs_a_bounded_number_of_queries(
     assert attacker.get(f"/{real}", environ_base=ATTACKER).status_code == 302  # now cached
     with limited.app_context():
         engine = db.engine
-    counter = Statements()
+    counter = QueryCounter()
     event.listen(engine, "before_cursor_execute", counter)
     try:
         answers = [
@@ -87,28 +60,28 @@ def test_a_flood_of_unknown_slugs_costs_a_bounded_number_of_queries(
     neighbour = limited.test_client()
     assert neighbour.get(f"/{cold}", environ_base=NEIGHBOUR).status_code == 302
     # Replicas share the budget: the attacker gets no fresh allowance on another one.
-    other = replica("other", LINK_NOT_FOUND_LIMIT="5 per minute").test_client()
+    other = replica_factory("other", LINK_NOT_FOUND_LIMIT="5 per minute").test_client()
     assert other.get("/made-up-again", environ_base=ATTACKER).status_code == 429
 
 
 def test_the_same_unknown_slug_again_is_answered_from_the_cache(
-    app: Flask, statements: Statements
+    app: Flask, count_queries: QueryCounter
 ) -> None:
     client = app.test_client()
     for _ in range(50):
         assert client.get("/no-such-link", environ_base=ATTACKER).status_code == 404
-    assert statements.about("links") == 1
+    assert count_queries.about("links") == 1
 
 
 def test_invalid_api_keys_are_budgeted_before_the_lookup(
-    app: Flask, replica: ReplicaFactory
+    app: Flask, replica_factory: ReplicaFactory
 ) -> None:
-    limited = replica("limited", API_AUTH_FAILURE_LIMIT="3 per minute")
+    limited = replica_factory("limited", API_AUTH_FAILURE_LIMIT="3 per minute")
     with app.app_context():
         _, key = create_api_key(owner(app), "tests", "write")
     with limited.app_context():
         engine = db.engine
-    counter = Statements()
+    counter = QueryCounter()
     client = limited.test_client()
     event.listen(engine, "before_cursor_execute", counter)
     try:

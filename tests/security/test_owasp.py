@@ -27,8 +27,9 @@ from service.api.models import ApiKey
 from service.extensions import db
 from service.links.models import Link
 from service.links.services import create_link
-from tests.conftest import DEFAULT_TEST_PASSWORD, RedisServer, WebHelper
-from tests.security.conftest import ReplicaFactory
+from tests.fixtures.replicas import ReplicaFactory
+from tests.fixtures.services import RedisServer
+from tests.fixtures.users import DEFAULT_TEST_PASSWORD, WebHelper
 
 pytestmark = pytest.mark.integration
 
@@ -94,8 +95,8 @@ def test_session_cookie_is_secure_when_the_request_came_over_https(
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_session_cookie_secure_setting_forces_secure(replica: ReplicaFactory) -> None:
-    app = replica("replica-secure", SESSION_COOKIE_SECURE=True)
+def test_session_cookie_secure_setting_forces_secure(replica_factory: ReplicaFactory) -> None:
+    app = replica_factory("replica-secure", SESSION_COOKIE_SECURE=True)
     response = app.test_client().get("/login")
     assert cookie_attributes(session_cookie(response))["secure"] == "True"
 
@@ -382,10 +383,10 @@ def _alternate(first: FlaskClient, second: FlaskClient, count: int) -> list[Flas
 
 
 def test_login_budget_is_shared_by_replicas(
-    app: Flask, web: WebHelper, replica: ReplicaFactory
+    app: Flask, web: WebHelper, replica_factory: ReplicaFactory
 ) -> None:
     web.create_user("budget@example.com")
-    one, two = app.test_client(), replica().test_client()
+    one, two = app.test_client(), replica_factory().test_client()
     statuses = []
     for client in _alternate(one, two, 11):
         response = web.submit(
@@ -396,9 +397,9 @@ def test_login_budget_is_shared_by_replicas(
 
 
 def test_signup_budget_is_shared_by_replicas(
-    app: Flask, web: WebHelper, replica: ReplicaFactory
+    app: Flask, web: WebHelper, replica_factory: ReplicaFactory
 ) -> None:
-    one, two = app.test_client(), replica().test_client()
+    one, two = app.test_client(), replica_factory().test_client()
     statuses = []
     for number, client in enumerate(_alternate(one, two, 6)):
         password = "a signup password"
@@ -412,14 +413,14 @@ def test_signup_budget_is_shared_by_replicas(
 
 
 def test_link_password_budget_is_shared_by_replicas(
-    app: Flask, web: WebHelper, replica: ReplicaFactory
+    app: Flask, web: WebHelper, replica_factory: ReplicaFactory
 ) -> None:
     user_id = web.create_user("pw@example.com")
     with app.app_context():
         create_link(
             db.session.get(User, user_id), url="https://example.org/", slug="pw", password="right"
         )
-    one, two = app.test_client(), replica().test_client()
+    one, two = app.test_client(), replica_factory().test_client()
     statuses = []
     for client in _alternate(one, two, 11):
         response = web.submit(client, "/pw", {"password": "wrong"})
@@ -432,10 +433,10 @@ def test_link_password_budget_is_shared_by_replicas(
 
 
 def test_dashboard_link_creation_budget_is_per_user_and_shared_by_replicas(
-    app: Flask, web: WebHelper, replica: ReplicaFactory
+    app: Flask, web: WebHelper, replica_factory: ReplicaFactory
 ) -> None:
     app.config["DASHBOARD_CREATE_RATE_LIMIT"] = "3 per minute"
-    other = replica(DASHBOARD_CREATE_RATE_LIMIT="3 per minute")
+    other = replica_factory(DASHBOARD_CREATE_RATE_LIMIT="3 per minute")
     web.create_user("maker@example.com")
     web.create_user("other-maker@example.com")
     one, two = app.test_client(), other.test_client()

@@ -18,8 +18,8 @@ from service.analytics.capture import CaptureSettings, build_event, visitor_hash
 from service.analytics.salt import SALT_KEY, DailySalts
 from service.extensions import json_logging
 from service.fleet.privacy import Retention, Rotator, rotate
-from tests.conftest import RedisServer, free_port
-from tests.security.conftest import ReplicaFactory
+from tests.fixtures.replicas import ReplicaFactory
+from tests.fixtures.services import RedisServer, free_port
 
 DAY = 86400
 NOW = 1_780_000_000.0
@@ -32,9 +32,9 @@ def salts_of(app: Flask) -> DailySalts:
 
 
 def test_every_replica_uses_the_same_random_salt_whatever_its_secret_key(
-    app: Flask, replica: ReplicaFactory
+    app: Flask, replica_factory: ReplicaFactory
 ) -> None:
-    other = replica("replica-2", SECRET_KEY="a different secret")
+    other = replica_factory("replica-2", SECRET_KEY="a different secret")
     one, two = salts_of(app), salts_of(other)
     assert one.get(TODAY) == two.get(TODAY)
     assert visitor_hash(one, ADDRESS, NOW) == visitor_hash(two, ADDRESS, NOW) != ""
@@ -49,9 +49,9 @@ def test_the_salt_lives_two_days_in_redis(app: Flask, redis_server: RedisServer)
 
 
 def test_once_the_salt_expired_no_one_can_recompute_a_hash(
-    replica: ReplicaFactory, redis_server: RedisServer
+    replica_factory: ReplicaFactory, redis_server: RedisServer
 ) -> None:
-    app = replica("short-lived", ANALYTICS_SALT_TTL=1)
+    app = replica_factory("short-lived", ANALYTICS_SALT_TTL=1)
     before = visitor_hash(salts_of(app), ADDRESS, NOW)
     raw = redis.Redis.from_url(redis_server.url)
     time.sleep(1.5)
