@@ -193,6 +193,7 @@ def _claim_visit(record: LinkRecord, *, count: bool) -> None:
             allowed = visits.consume_visit(
                 record.id,
                 record.max_visits,
+                slug=record.slug,
                 request_id=request.proxy_request_id,  # type: ignore[attr-defined]
             )
         else:

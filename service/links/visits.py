@@ -34,23 +34,35 @@ GRANTED_KEY = "linkfleet:visits:granted:{}:{}"
 #: How long a granted request id is remembered: longer than nginx keeps retrying a request.
 GRANTED_TTL = 300
 
-# KEYS[1] = counter, KEYS[2] = granted-request marker (optional), ARGV[1] = max_visits,
-# ARGV[2] = marker TTL. Returns the count, or 0 when the limit is reached. A request id
-# already granted gets its visit again without counting one.
+#: Redis key of a counter from before counters were keyed by link id (``{}`` is the slug):
+#: the first visit after an upgrade adopts it, so a limit already spent stays spent.
+LEGACY_VISITS_KEY = "linkfleet:visits:{}"
+
+# KEYS[1] = counter, KEYS[2] = legacy slug-keyed counter, KEYS[3] = granted-request marker
+# (optional), ARGV[1] = max_visits, ARGV[2] = marker TTL. Returns the count, or 0 when the
+# limit is reached. A request id already granted gets its visit again without counting one.
 _CONSUME = """
-if KEYS[2] then
-  local granted = redis.call('GET', KEYS[2])
+if KEYS[3] then
+  local granted = redis.call('GET', KEYS[3])
   if granted then
     return tonumber(granted)
   end
 end
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  raw = redis.call('GET', KEYS[2])
+  if raw then
+    redis.call('SET', KEYS[1], raw)
+    redis.call('DEL', KEYS[2])
+  end
+end
+local count = tonumber(raw or '0')
 if count >= tonumber(ARGV[1]) then
   return 0
 end
 count = redis.call('INCR', KEYS[1])
-if KEYS[2] then
-  redis.call('SET', KEYS[2], count, 'EX', ARGV[2], 'NX')
+if KEYS[3] then
+  redis.call('SET', KEYS[3], count, 'EX', ARGV[2], 'NX')
 end
 return count
 """
@@ -65,19 +77,21 @@ def consume_visit(
     link_id: int,
     max_visits: int,
     *,
+    slug: str = "",
     request_id: str | None = None,
     client: redis.Redis | None = None,
 ) -> bool:
     """Count one visit if the limit allows it; False when ``max_visits`` were already served.
 
-    ``request_id`` is the trusted proxy's id of the request (None without one): a retry
-    of a request already granted is served again and not counted twice.
+    ``slug`` names the link's counter from before the upgrade to id-keyed counters, adopted
+    on the first visit. ``request_id`` is the trusted proxy's id of the request (None
+    without one): a retry of a request already granted is served again and not counted twice.
 
     Raises :class:`redis.RedisError` when Redis is unreachable: the caller must then refuse
     (never over-serve).
     """
     connection = _client(client)
-    keys = [VISITS_KEY.format(link_id)]
+    keys = [VISITS_KEY.format(link_id), LEGACY_VISITS_KEY.format(slug)]
     if request_id:
         keys.append(GRANTED_KEY.format(link_id, request_id))
     try:

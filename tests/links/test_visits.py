@@ -13,6 +13,7 @@ from flask import Flask
 from service.accounts.models import User
 from service.extensions import db
 from service.links import visits
+from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link, delete_link, update_link
 from tests.fixtures.services import RedisServer
@@ -30,6 +31,11 @@ def counters(redis_server: RedisServer) -> Iterator[redis.Redis]:
         for key in client.scan_iter(pattern):
             client.delete(key)
     client.close()
+
+
+def link_cache_redis(app: Flask) -> redis.Redis:
+    with app.app_context():
+        return link_cache.redis
 
 
 def test_counter_basics(counters: redis.Redis) -> None:
@@ -59,6 +65,22 @@ def test_a_retried_request_spends_one_visit(counters: redis.Redis) -> None:
     assert visits.visit_count(3, client=client) == 2
     marker = visits.GRANTED_KEY.format(3, "req-0001-aaaa")
     assert 0 < client.ttl(marker) <= visits.GRANTED_TTL  # remembered for minutes, not kept
+
+
+def test_an_upgraded_counter_keyed_by_slug_is_adopted(app: Flask, make_user: UserFactory) -> None:
+    """Counters were keyed by slug before the upgrade: a limit already spent stays spent
+    (the first visit moves the old counter under the link id)."""
+    with app.app_context():
+        link = create_link(make_user(), url="https://example.com/", slug="legacy", max_visits=3)
+        link_id = link.id
+    client = app.test_client()
+    store = link_cache_redis(app)
+    store.set(visits.LEGACY_VISITS_KEY.format("legacy"), 2)
+    store.delete(visits.VISITS_KEY.format(link_id))
+    assert client.get("/legacy").status_code == 302
+    assert client.get("/legacy").status_code == 410
+    assert store.get(visits.VISITS_KEY.format(link_id)) == b"3"
+    assert not store.exists(visits.LEGACY_VISITS_KEY.format("legacy"))
 
 
 def test_the_script_is_reloaded_after_a_flush(counters: redis.Redis) -> None:
