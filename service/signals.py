@@ -19,6 +19,11 @@ link_created = _signals.signal("link-created")
 #: differs from ``link.slug`` when the slug was renamed), ``link`` (the Link model).
 link_updated = _signals.signal("link-updated")
 
+#: Sent after a batch of links (an import) was created or changed and committed, once per
+#: batch rather than once per link; the cache evicts them on every replica in one message.
+#: Sender: the app. Keyword arguments: ``created`` and ``updated`` (lists of slugs).
+links_written = _signals.signal("links-written")
+
 #: Sent after a link was deleted and committed; the cache evicts it on every replica.
 #: Sender: the app. Keyword arguments: ``slug`` (str).
 link_deleted = _signals.signal("link-deleted")

@@ -256,6 +256,7 @@ class LinkCache:
         app.extensions[self.extension_name] = _State(config, client, backend)
         for signal in (signals.link_created, signals.link_updated, signals.link_deleted):
             signal.connect(self._on_link_changed, sender=app)
+        signals.links_written.connect(self._on_links_written, sender=app)
 
     # -- API used by the views and the write services ---------------------------------------
 
@@ -309,6 +310,10 @@ class LinkCache:
         if link is not None:
             slugs.add(link.slug)
         self.state(sender).invalidate(slug for slug in slugs if slug)
+
+    def _on_links_written(self, sender: Flask, **kwargs: Any) -> None:
+        """Signal receiver: evict a whole written batch everywhere, in one broadcast."""
+        self.state(sender).invalidate([*kwargs.get("created", ()), *kwargs.get("updated", ())])
 
 
 class _State:

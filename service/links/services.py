@@ -246,8 +246,8 @@ def write_batch(
     Each row is checked exactly like :func:`create_link` checks its arguments (a row that
     fails is reported, the others are written); the writes are bulk statements. After the
     commit, as for a single link: the new links' visit counters are reset (one pipeline)
-    and every written slug is evicted from the link cache on every replica (one message
-    round for the batch instead of one per link). A row whose slug belongs to someone else
+    and ``links_written`` is sent, on which the link cache evicts every written slug on every
+    replica (one message round for the batch instead of one per link). A row whose slug belongs to someone else
     fails; one of the owner's is skipped or updated. A lost race (a slug or tag inserted
     meanwhile) rolls back and tries again, then fails the batch's rows.
     """
@@ -278,7 +278,7 @@ def write_batch(
     if outcome.created:
         _best_effort("reset the visit counters of", "a batch", lambda: _forget(outcome.created))
     if outcome.created or outcome.updated:
-        link_cache.invalidate(*outcome.created, *outcome.updated)
+        signals.links_written.send(_app(), created=outcome.created, updated=outcome.updated)
     return outcome
 
 
