@@ -243,13 +243,13 @@ def write_batch(
 ) -> BatchResult:
     """Create (or, with ``update_existing``, update) many links in one transaction.
 
-    Each row is checked exactly like :func:`create_link` checks its arguments (a row that
-    fails is reported, the others are written); the writes are bulk statements. After the
-    commit, as for a single link: the new links' visit counters are reset (one pipeline)
-    and ``links_written`` is sent, on which the link cache evicts every written slug on every
-    replica (one message round for the batch instead of one per link). A row whose slug
-    belongs to someone else fails; one of the owner's is skipped or updated. A lost race (a slug or tag inserted
-    meanwhile) rolls back and tries again, then fails the batch's rows.
+    Each row is checked exactly like :func:`create_link` checks its arguments (a row that fails
+    is reported, the others are written); the writes are bulk statements. After the commit, as
+    for a single link: the new links' visit counters are reset (one pipeline) and
+    ``links_written`` is sent, on which the link cache evicts every written slug on every
+    replica (one message round for the batch instead of one per link). A row whose slug belongs
+    to someone else fails; one of the owner's is skipped or updated. A lost race (a slug or tag
+    inserted meanwhile) rolls back and tries again, then fails the batch's rows.
     """
     context = context or fields.CheckContext.current()
     result = BatchResult()
