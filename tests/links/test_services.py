@@ -412,3 +412,19 @@ def test_a_batch_resets_counters_and_evicts_the_cache(app: Flask, make_user: Use
         record = link_cache.lookup("fresh")
         assert record is not None
         assert record.url == "https://example.com/"
+
+
+def test_a_batch_is_announced_once(app: Flask, make_user: UserFactory) -> None:
+    """An import sends ``links_written`` once per batch, naming what it created and changed."""
+    with app.test_request_context():
+        owner = make_user()
+        services.write_batch(owner, [(1, {"url": "https://example.com/", "slug": "kept"})])
+        rows = [
+            (1, {"url": "https://example.com/new", "slug": "kept"}),
+            (2, {"url": "https://example.com/", "slug": "added"}),
+        ]
+        with received(signals.links_written) as calls:
+            services.write_batch(owner, rows, update_existing=True)
+    assert len(calls) == 1
+    assert calls[0]["created"] == ["added"]
+    assert calls[0]["updated"] == ["kept"]
