@@ -38,6 +38,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..extensions.redis_client import make_redis
 from .aggregates import (
     Event,
     StoreResult,
@@ -119,12 +120,7 @@ class WorkerSettings:
 
 def redis_for_worker(url: str, block_ms: int) -> redis.Redis:
     """A client whose read timeout outlasts a blocking XREADGROUP."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=block_ms / 1000 + 5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-    )
+    return make_redis(url, timeout=block_ms / 1000 + 5, connect_timeout=2)
 
 
 class _Stopped(Exception):

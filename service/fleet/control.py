@@ -65,8 +65,10 @@ def check_redis(url: str) -> None:
     """An external Redis must answer before replicas that depend on it start."""
     import redis
 
+    from ..extensions.redis_client import make_redis
+
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+        make_redis(url, timeout=2).ping()
     except redis.RedisError as error:
         raise FleetError(f"cannot reach Redis at {url}: {error}") from None
 

@@ -46,8 +46,6 @@ from cachelib.serializers import BaseSerializer
 from cachetools import TTLCache
 from flask import Flask, current_app, has_request_context
 from flask_caching import Cache
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
@@ -56,6 +54,7 @@ from .. import signals
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.rate_limits import FailureBudget, client_key
+from ..extensions.redis_client import make_redis
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
@@ -232,12 +231,8 @@ class LinkCache:
         timeout = float(config["REDIS_SOCKET_TIMEOUT"])
         # Its own client, failing fast: on the hot path a retry loop would be worse than
         # falling back to the database. Nothing connects until the first command.
-        client = redis.Redis.from_url(
-            config["REDIS_URL"],
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=10,
+        client = make_redis(
+            config["REDIS_URL"], timeout=timeout, fail_fast=True, health_check_interval=10
         )
         self._l2.init_app(
             app,
