@@ -154,6 +154,11 @@ class Metrics:
         app.after_request(_observe)
         app.extensions[self.extension_name] = self
 
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Fold this process's pending counts into the metrics (the folder is per process
+        and stops with it)."""
+        tally.fold()
+
     @staticmethod
     def render() -> tuple[bytes, str]:
         """The exposition text: all workers of this replica when in multiprocess mode."""

@@ -66,6 +66,12 @@ class RedisClient:
         app.config.setdefault("REDIS_MAX_CONNECTIONS", 200)
         app.extensions[self.extension_name] = _State(app.config)
 
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Close this process's connections (a later command reconnects)."""
+        state: _State = app.extensions[self.extension_name]
+        if state._client is not None and state._pid == os.getpid():
+            state._client.connection_pool.disconnect()
+
     @staticmethod
     def for_app(app: Flask) -> redis.Redis:
         """The client of ``app`` (for code that holds the app, e.g. the session interface)."""

@@ -293,8 +293,9 @@ class LinkCache:
         listener = self.state(app).listener
         return listener is not None and listener.subscribed.is_set()
 
-    def shutdown(self, app: Flask) -> None:
-        """Stop the listener and pending re-invalidations of ``app`` (tests, clean exits)."""
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Stop the listener and pending re-invalidations of ``app`` (tests, clean exits);
+        ``flush`` is part of the shutdown signature and has nothing to flush here."""
         self.state(app).stop()
 
     def _on_link_changed(self, sender: Flask, **kwargs: Any) -> None:

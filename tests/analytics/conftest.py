@@ -20,11 +20,9 @@ from sqlalchemy import func, select
 
 from service import create_app
 from service.accounts.models import User
-from service.analytics.extension import analytics
 from service.analytics.models import HourlyVisits, ProcessedEvent
 from service.analytics.worker import Totals, Worker, WorkerSettings, redis_for_worker
 from service.extensions import db
-from service.links.cache import link_cache
 from service.links.services import create_link
 from tests.conftest import POSTGRES_URL, RedisServer
 
@@ -81,8 +79,7 @@ def make_app(
 
     yield make
     for app in reversed(apps):
-        analytics.shutdown(app, flush=False)
-        link_cache.shutdown(app)
+        app.shutdown(flush=False)
     if apps:
         with apps[0].app_context():
             db.session.remove()

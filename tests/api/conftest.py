@@ -16,14 +16,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from service.accounts.models import User
 from service.api.keys import create_api_key
 from service.extensions import db
-from service.links.cache import link_cache
 
 
 @pytest.fixture
 def app(app: Flask) -> Iterator[Flask]:
     """The shared ``app`` fixture, with its link-cache listener stopped afterwards."""
     yield app
-    link_cache.shutdown(app)
+    app.shutdown()
 
 
 @dataclass

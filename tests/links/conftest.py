@@ -27,7 +27,7 @@ UserFactory = Callable[..., User]
 def app(app: Flask) -> Iterator[Flask]:
     """The shared ``app`` fixture, with its link-cache listener stopped afterwards."""
     yield app
-    link_cache.shutdown(app)
+    app.shutdown()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.conftest import RedisServer
 @pytest.fixture
 def app(app: Flask) -> Iterator[Flask]:
     yield app
-    link_cache.shutdown(app)
+    app.shutdown()
 
 
 ReplicaFactory = Callable[..., Flask]
