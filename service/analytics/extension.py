@@ -13,8 +13,8 @@ from flask import Flask
 
 from .. import signals
 from ..config import default_run_dir
+from ..extensions.metrics import CAPTURE_ERRORS
 from .capture import EXTENSION_NAME, CaptureSettings, on_link_visited
-from .metrics import CAPTURE_ERRORS
 from .shipper import Shipper, ShipperSettings
 from .spool import SpoolWriter, remove_shipped, safe_dir_name
 

@@ -40,9 +40,9 @@ from typing import Any
 
 import redis
 
+from ..extensions.metrics import SHIP_ERRORS, SHIPPED, SPOOL_BACKLOG
 from ..extensions.redis_client import make_redis
 from .capture import parse_user_agent
-from .metrics import SHIP_ERRORS, SHIPPED, SPOOL_BACKLOG
 from .spool import (
     SpoolCursor,
     SpoolWriter,
