@@ -92,7 +92,7 @@ def post_worker_init(worker: Any) -> None:
         graceful_exit(signum, frame)
         app = getattr(worker, "wsgi", None)
         if app is not None:
-            from service.analytics.extension import analytics
+            from service.extensions import analytics
 
             analytics.hurry(app)
 
@@ -109,7 +109,7 @@ def worker_exit(server: Any, worker: Any) -> None:
     """
     app = getattr(worker, "wsgi", None)
     if app is not None:
-        from service.analytics.extension import analytics
+        from service.extensions import analytics
 
         analytics.shutdown(app, flush=True)
 

@@ -263,7 +263,7 @@ def test_a_redirect_with_a_logged_in_session_cookie_costs_no_redis_command(
         assert _data_commands(store).get("get") == 1
         store.close()
     finally:
-        link_cache.shutdown(app)
+        app.shutdown()
         with app.app_context():
             db.session.remove()
             db.drop_all()

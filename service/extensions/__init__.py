@@ -1,21 +1,23 @@
-"""In-house Flask extensions: each a class with ``init_app`` that keeps its state in
-``app.extensions``. The instances below hold no app and connect to nothing at import time.
+"""Every extension instance of the service, and the order :func:`service.create_app`
+registers them in (:func:`ordered`). Each is a class with ``init_app`` that keeps its state in
+``app.extensions``; none holds an app or connects to anything at import time.
 
-:func:`service.create_app` registers them in the order of :func:`ordered`; the link cache and
-analytics are defined in their feature packages, which import this module, so they are
-imported here on first use rather than at import (no cycle, and gunicorn's master, which
-imports ``service`` before forking, loads none of them).
+``link_cache`` and ``analytics`` are made here on first use (:func:`__getattr__`): their
+classes live in feature packages that import this module, so importing them at import time
+would be a cycle, and gunicorn's master, which imports ``service`` before forking, loads
+neither.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 from flask_limiter import Limiter
 from flask_wtf import CSRFProtect
 
-from .database import db, init_database, migrate
+from .database import db, init_database, migrate, read_replicas
 from .json_logging import JsonLogging
 from .metrics import Metrics
 from .rate_limits import client_ip_key, init_rate_limits
@@ -25,6 +27,9 @@ from .sessions import LazySessionLoginManager, RedisSessions
 if TYPE_CHECKING:
     from ..analytics.extension import Analytics
     from ..links.cache import LinkCache
+
+    link_cache: LinkCache
+    analytics: Analytics
 
 
 class Extension(Protocol):
@@ -43,7 +48,8 @@ class Database:
         from .. import models  # noqa: F401
 
     def shutdown(self, app: Flask, *, flush: bool = True) -> None:
-        """Close the pooled connections of this process."""
+        """Close the pooled connections of this process, read replicas' included."""
+        read_replicas.dispose(app)
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()
@@ -83,26 +89,52 @@ login_manager = LazySessionLoginManager()
 login = Login(login_manager)
 
 
-def feature_extensions() -> tuple[LinkCache, Analytics]:
-    """The link cache and analytics: defined in their packages, which import this module."""
-    from ..analytics.extension import analytics
-    from ..links.cache import link_cache
+_made = threading.Lock()
+_link_cache: LinkCache | None = None
+_analytics: Analytics | None = None
 
-    return link_cache, analytics
+
+def _the_link_cache() -> LinkCache:
+    global _link_cache
+    # Outside the lock: this import may come back here (its package imports the instance).
+    from ..links.cache import LinkCache
+
+    with _made:
+        if _link_cache is None:
+            _link_cache = LinkCache()
+        return _link_cache
+
+
+def _the_analytics() -> Analytics:
+    global _analytics
+    from ..analytics.extension import Analytics
+
+    with _made:
+        if _analytics is None:
+            _analytics = Analytics()
+        return _analytics
+
+
+def __getattr__(name: str) -> object:
+    """``link_cache`` and ``analytics``, made once, on first use (see the module docstring)."""
+    if name == "link_cache":
+        return _the_link_cache()
+    if name == "analytics":
+        return _the_analytics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def ordered() -> tuple[Extension, ...]:
     """Every extension in registration order: logging first (so later steps can log), then
     Redis and what stands on it, the database, the link cache and analytics (on both), then
     the per-request ones."""
-    link_cache, analytics = feature_extensions()
     return (
         json_logging,
         redis_client,
         sessions,
         database,
-        link_cache,
-        analytics,
+        _the_link_cache(),
+        _the_analytics(),
         metrics,
         csrf,
         rate_limits,
@@ -112,12 +144,13 @@ def ordered() -> tuple[Extension, ...]:
 
 __all__ = [
     "Extension",
+    "analytics",
     "csrf",
     "database",
     "db",
-    "feature_extensions",
     "json_logging",
     "limiter",
+    "link_cache",
     "login",
     "login_manager",
     "metrics",

@@ -39,7 +39,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from cachelib.serializers import BaseSerializer
@@ -184,7 +184,7 @@ class JsonSerializer(BaseSerializer):
 
 
 class LinkCache:
-    """The two-tier cache as a Flask extension; reach it as ``link_cache`` from this module.
+    """The two-tier cache as a Flask extension; reach it as ``service.extensions.link_cache``.
 
     Config keys read (defaults set in :meth:`init_app`):
 
@@ -603,5 +603,14 @@ class _Listener(threading.Thread):
                 pubsub.close()
 
 
-#: The extension instance; registered by :func:`service.register_extensions`.
-link_cache = LinkCache()
+if TYPE_CHECKING:
+    link_cache: LinkCache
+
+
+def __getattr__(name: str) -> object:
+    """``link_cache``, the instance in :mod:`service.extensions`, importable from here too."""
+    if name == "link_cache":
+        from .. import extensions
+
+        return extensions.link_cache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,6 @@ from service.analytics.models import DailyDimension
 from service.analytics.stats import link_stats
 from service.extensions import db
 from service.fleet.supervisor import Supervisor
-from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link
 from tests.conftest import child_pids, wait_until
@@ -108,7 +107,7 @@ def owner(fleet: Fleet) -> Iterator[Owner]:
         db.session.commit()
         user_id = user.id
     yield Owner(app, user_id)
-    link_cache.shutdown(app)
+    app.shutdown()
     with app.app_context():
         db.engine.dispose()
 

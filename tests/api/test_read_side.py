@@ -21,9 +21,7 @@ from service import create_app
 from service.accounts.models import User
 from service.analytics.models import HourlyVisits
 from service.extensions import db
-from service.extensions.database import read_replicas
 from service.links import visits
-from service.links.cache import link_cache
 from service.links.models import Link
 from tests.api.conftest import Account, AccountFactory, ApiClient
 from tests.conftest import POSTGRES_URL, RedisServer
@@ -174,8 +172,7 @@ def replica_app(
         with app.app_context():
             db.create_all()
         yield app, replica
-        read_replicas.dispose(app)
-        link_cache.shutdown(app)
+        app.shutdown()
         with app.app_context():
             db.session.remove()
             db.drop_all()

@@ -278,7 +278,7 @@ def outage_app(
         }
     )
     yield replica
-    link_cache.shutdown(replica)
+    replica.shutdown()
     with replica.app_context():
         db.session.remove()
         db.engine.dispose()
