@@ -238,7 +238,6 @@ class BenchFleet:
             port=base,
             redis_port=base + 1,
             replica_base_port=base + 2,
-            redis_url="",
             # One nginx worker: the hot path pins the stack to one core, where a second
             # worker splits the connections into a fast and a slow half (measured: a
             # bimodal latency distribution), and one worker carries several times the

@@ -256,8 +256,6 @@ class FleetSettings:
     bind_host: str = ""
     replica_base_port: int | None = None
     redis_port: int | None = None
-    redis_url: str = ""
-    secret_key: str = ""
     nginx_workers: str = "auto"
     nginx_client_timeout: str = "15s"
     nginx_max_inflight: int = 2048
@@ -265,6 +263,16 @@ class FleetSettings:
     workers: int = 1
     worker_connections: int = 1000
     graceful_timeout: int = 20
+
+    @property
+    def redis_url(self) -> str:
+        """An external Redis (``LINKFLEET_REDIS_URL``); empty: the fleet starts its own."""
+        return self.environment.get(f"{ENV_PREFIX}REDIS_URL", "").strip()
+
+    @property
+    def secret_key(self) -> str:
+        """``LINKFLEET_SECRET_KEY``; empty: the fleet generates one into its run dir."""
+        return self.environment.get(f"{ENV_PREFIX}SECRET_KEY", "").strip()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FleetSettings:
