@@ -8,23 +8,27 @@ see the patched stdlib. Nothing here imports the app or opens a connection in th
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from service.config import FleetSettings, Settings, metrics_multiproc_dir
+
+#: Read once: a malformed number stops gunicorn before it starts anything.
+_fleet = FleetSettings.from_env()
+
 wsgi_app = "service:create_app()"
 worker_class = "gevent"
 #: One gevent worker per replica by default: scale out with replicas (equal CPU quotas).
-workers = int(os.environ.get("LINKFLEET_WORKERS", "1"))
+workers = _fleet.workers
 #: Concurrent greenlets per worker; beyond this gunicorn stops accepting (backpressure).
-worker_connections = int(os.environ.get("LINKFLEET_WORKER_CONNECTIONS", "1000"))
+worker_connections = _fleet.worker_connections
 #: Must be app code never blocking this long; gevent workers heartbeat from their loop.
 timeout = 30
 #: SIGTERM lets in-flight requests finish for this long (supervisord waits longer).
-graceful_timeout = int(os.environ.get("LINKFLEET_GRACEFUL_TIMEOUT", "20"))
+graceful_timeout = _fleet.graceful_timeout
 #: Longer than nginx's upstream keepalive_timeout (60 s) so nginx always closes idle
 #: connections first and never reuses one gunicorn is closing.
 keepalive = 75
@@ -32,12 +36,12 @@ preload_app = False
 #: supervisord signals the master; a shared default control socket would clash between replicas.
 control_socket_disable = True
 #: nginx on loopback is the one proxy whose X-Forwarded-* headers are trusted.
-forwarded_allow_ips = os.environ.get("LINKFLEET_TRUSTED_PROXIES", "127.0.0.1,::1")
+forwarded_allow_ips = Settings.raw("trusted_proxies")
 proxy_allow_ips = forwarded_allow_ips
 #: nginx logs every request; replicas log application events as JSON.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LINKFLEET_LOG_LEVEL", "info").lower()
+loglevel = Settings.raw("log_level").lower()
 #: Bounded request line and headers (slowloris/huge-header protection beside nginx's).
 limit_request_line = 8190
 limit_request_fields = 100
@@ -52,7 +56,7 @@ def on_starting(server: Any) -> None:
     except ConfigError as error:
         print(f"linkfleet: {error}", file=sys.stderr)
         sys.exit(2)
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = metrics_multiproc_dir()
     if metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         Path(metrics_dir).mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,7 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges so /metrics sums only living workers."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if metrics_multiproc_dir():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
@@ -88,7 +92,7 @@ def post_worker_init(worker: Any) -> None:
         graceful_exit(signum, frame)
         app = getattr(worker, "wsgi", None)
         if app is not None:
-            from service.analytics.extension import analytics
+            from service.extensions import analytics
 
             analytics.hurry(app)
 
@@ -105,7 +109,7 @@ def worker_exit(server: Any, worker: Any) -> None:
     """
     app = getattr(worker, "wsgi", None)
     if app is not None:
-        from service.analytics.extension import analytics
+        from service.extensions import analytics
 
         analytics.shutdown(app, flush=True)
 
@@ -119,7 +123,7 @@ def when_ready(server: Any) -> None:
     port = int(build_config().get("METRICS_PORT") or 0)
     if not port:
         return
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not metrics_multiproc_dir():
         server.log.warning("LINKFLEET_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR; not served")
         return
     from prometheus_client import CollectorRegistry, start_http_server

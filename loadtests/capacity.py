@@ -11,7 +11,6 @@ so they hold whether or not the load generator could saturate it on a shared mac
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -19,13 +18,14 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from loadtests.cgroups import process_cpu_seconds
+from service.config import FleetSettings
 from service.fleet.render import write_nginx_conf
 from service.fleet.spec import FleetSpec
 
@@ -109,15 +109,8 @@ def nginx_capacity(seconds: int, connections: int = 64) -> NginxCapacity:
         upstream_port, proxy_port = free_port(), free_port()
         spec = FleetSpec(run_dir=workdir, port=proxy_port, replicas={"static": upstream_port})
         spec.log_dir.mkdir(parents=True, exist_ok=True)
-        previous = os.environ.get("LINKFLEET_NGINX_WORKERS")
-        os.environ["LINKFLEET_NGINX_WORKERS"] = "1"
-        try:
-            proxy_conf = write_nginx_conf(spec)
-        finally:
-            if previous is None:
-                os.environ.pop("LINKFLEET_NGINX_WORKERS")
-            else:
-                os.environ["LINKFLEET_NGINX_WORKERS"] = previous
+        one_worker = replace(FleetSettings.from_env(), nginx_workers="1")
+        proxy_conf = write_nginx_conf(spec, one_worker)
         with (
             _nginx(_static_upstream_conf(workdir, upstream_port), cpu=0),
             _nginx(proxy_conf, cpu=1) as proxy_worker,

@@ -125,16 +125,17 @@ def pids_cpu(pids: list[int]) -> float:
 
 
 @contextmanager
-def bare_flask(nginx_port: int) -> Any:
+def bare_flask(nginx_port: int, environment: dict[str, str]) -> Any:
     """The bare app on the replica's gunicorn settings, behind our nginx.conf; yields
     (gunicorn pid, nginx pid, direct URL, through-nginx URL), all pinned to the server core."""
+    from service.config import FleetSettings
     from service.fleet.render import write_nginx_conf
     from service.fleet.spec import FleetSpec
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="linkfleet-bare-") as tmp:
         workdir = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env = {k: v for k, v in environment.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         gunicorn = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "--config",
              str(ROOT / "deploy" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
@@ -143,7 +144,7 @@ def bare_flask(nginx_port: int) -> Any:
         )  # fmt: skip
         spec = FleetSpec(run_dir=workdir, port=nginx_port, replicas={"bare": port})
         spec.log_dir.mkdir(parents=True, exist_ok=True)
-        conf = write_nginx_conf(spec)
+        conf = write_nginx_conf(spec, FleetSettings.from_env())
         nginx = subprocess.Popen(
             ["nginx", "-c", str(conf), "-g", "daemon off;"], stderr=subprocess.DEVNULL
         )
@@ -286,11 +287,11 @@ def _measure(
     direct = f"http://127.0.0.1:{spec.replicas['replica-1']}"
     cookie = log_in(spec.url, email, password)
     requests.get(f"{spec.url}/{slug}", timeout=10, allow_redirects=False)  # into L1
-    env = dict(os.environ)
+    env = fleet.child_env()
     served_before = redirects_served(direct)
     clicks_before = clicks_counted(env)
     stack = fleet_pids(fleet)
-    with bare_flask(free_port()) as (bare_pid, bare_nginx_pid, bare_direct, bare_nginx):
+    with bare_flask(free_port(), env) as (bare_pid, bare_nginx_pid, bare_direct, bare_nginx):
         bare_stack = process_tree(bare_pid) + process_tree(bare_nginx_pid)
         series: dict[str, tuple[str, str, int, list[int]]] = {
             "bare": (f"{bare_nginx}/r", "", bare_pid, bare_stack),

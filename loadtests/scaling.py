@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -218,33 +218,49 @@ class BenchFleet:
     """A private fleet for the benchmark, driven through the same code as `make up`."""
 
     def __init__(self, run_dir: Path) -> None:
+        from service.config import FleetSettings
         from service.fleet.spec import port_in_use
 
         self.run_dir = run_dir
         base = 30000
         while any(port_in_use(p) for p in range(base, base + 20)):
             base += 50
-        os.environ.update(
-            LINKFLEET_RUN_DIR=str(run_dir),
-            LINKFLEET_PORT=str(base),
-            LINKFLEET_REDIS_PORT=str(base + 1),
-            LINKFLEET_REPLICA_BASE_PORT=str(base + 2),
-            LINKFLEET_LOG_LEVEL="WARNING",
+        caller = FleetSettings.from_env()
+        inherited = {
+            key: value
+            for key, value in caller.environment.items()
+            if key not in {"LINKFLEET_REDIS_URL", "LINKFLEET_DATABASE_URL"}
+        }
+        #: What `make up` would read from the environment, set here instead of exported.
+        self.settings = replace(
+            caller,
+            environment={**inherited, "LINKFLEET_LOG_LEVEL": "WARNING"},
+            port=base,
+            redis_port=base + 1,
+            replica_base_port=base + 2,
             # One nginx worker: the hot path pins the stack to one core, where a second
             # worker splits the connections into a fast and a slow half (measured: a
             # bimodal latency distribution), and one worker carries several times the
             # bench's highest rate (see the capacity figures).
-            LINKFLEET_NGINX_WORKERS="1",
+            nginx_workers="1",
         )
-        os.environ.pop("LINKFLEET_REDIS_URL", None)
-        os.environ.pop("LINKFLEET_DATABASE_URL", None)
         self.quotas: dict[str, CpuQuota] = {}
         self.slugs_file = run_dir / "bench-slugs.txt"
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of the bench's own processes (locust, gunicorn, the click count):
+        the caller's, then the fleet's settings as its replicas see them."""
+        from dotenv import dotenv_values
+
+        written = dotenv_values(self.run_dir / "linkfleet.env")
+        return {**os.environ, **{k: v for k, v in written.items() if v is not None}}
 
     def up(self, replicas: int) -> None:
         from service.fleet import control
 
-        control.up(self.run_dir, replicas, None, lambda line: console.log(line.strip()))
+        control.up(
+            self.run_dir, replicas, None, lambda line: console.log(line.strip()), self.settings
+        )
 
     def scale(self, replicas: int, cpus: float | None) -> None:
         """``replicas`` replicas, each under a quota of ``cpus`` (None: no quota at all).
@@ -254,7 +270,7 @@ class BenchFleet:
         from service.fleet import control
         from service.fleet.supervisor import Supervisor
 
-        control.scale(self.run_dir, replicas, lambda line: console.log(line.strip()))
+        control.scale(self.run_dir, replicas, lambda line: console.log(line.strip()), self.settings)
         spec = self.spec
         for name in list(self.quotas):
             if name not in spec.replicas or cpus is None:
@@ -714,8 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         fleet.up(1)
-        seed(settings.links, fleet.slugs_file)
-        env = {**os.environ, "LINKFLEET_BENCH_SLUGS": str(fleet.slugs_file)}
+        seed(settings.links, fleet.slugs_file, run_dir=run_dir)
+        env = {**fleet.child_env(), "LINKFLEET_BENCH_SLUGS": str(fleet.slugs_file)}
         fleet.warm("replica-1")
         hot = measure_hot_path(fleet, settings, out if profile else None)
         if hot_only:

@@ -13,13 +13,12 @@ import secrets
 import string
 from pathlib import Path
 
-from dotenv import load_dotenv
 from sqlalchemy import insert, select
 
 from service import create_app
 from service.accounts.services import create_user, find_user
 from service.api.keys import create_api_key
-from service.config import default_run_dir
+from service.config import config_with_env_file, default_run_dir
 from service.extensions import db
 from service.extensions.types import utcnow
 from service.models import Link
@@ -31,15 +30,20 @@ BENCH_PASSWORD = "bench-password-123"  # noqa: S105 - a local benchmark account
 
 
 def seed(
-    count: int, slugs_file: Path, batch: int = 2000, env_file: Path | None = None
+    count: int,
+    slugs_file: Path,
+    batch: int = 2000,
+    env_file: Path | None = None,
+    run_dir: Path | None = None,
 ) -> list[str]:
     """Create (or reuse) the bench user and ``count`` bench links; return their slugs.
 
+    The database and Redis are those of the fleet in ``run_dir`` (default: the local one).
     With ``env_file``, also a fresh API key for that user, and every MixedUser setting
     written there as shell exports.
     """
-    load_dotenv(default_run_dir() / "linkfleet.env", override=False)
-    app = create_app()
+    fleet_env = (run_dir or default_run_dir()) / "linkfleet.env"
+    app = create_app(config_with_env_file(fleet_env))
     with app.app_context():
         user = find_user(BENCH_EMAIL) or create_user(BENCH_EMAIL, BENCH_PASSWORD)
         if env_file is not None:

@@ -32,37 +32,14 @@ def register_response_stamp(app: LinkFleet) -> None:
 
 
 def register_extensions(app: LinkFleet) -> None:
-    """Logging first (so later steps can log), then Redis and what stands on it, the DB."""
-    from .accounts.auth import init_login
-    from .extensions import (
-        csrf,
-        json_logging,
-        limiter,
-        login_manager,
-        metrics,
-        redis_client,
-        sessions,
-    )
-    from .extensions.database import init_database
-    from .extensions.rate_limits import init_rate_limits
+    """Every extension of :func:`.extensions.ordered`, in that order; remembered on the app
+    so that :meth:`LinkFleet.shutdown` stops them in reverse."""
+    from .extensions import ordered
 
-    json_logging.init_app(app)
-    redis_client.init_app(app)
-    sessions.init_app(app)
-    init_database(app)
-    from . import models  # noqa: F401  (every table known to metadata and Alembic)
-    from .links.cache import link_cache
-
-    link_cache.init_app(app)
-
-    from .analytics.extension import analytics
-
-    analytics.init_app(app)
-
-    metrics.init_app(app)
-    csrf.init_app(app)
-    init_rate_limits(limiter, app)
-    init_login(login_manager, app)
+    registered = ordered()
+    for extension in registered:
+        extension.init_app(app)
+    app.registered_extensions = registered
 
 
 def register_blueprints(app: LinkFleet) -> None:

@@ -220,12 +220,23 @@ class LinkFleet(Flask):
     #: password-free redirects before Flask builds a request context (see
     #: :mod:`service.redirect_lane`). None sends every request through Flask's dispatch.
     fast_lane_class: type[FastLane] | None = RedirectLane
+    #: Set by :func:`service.register_extensions`: every extension, in registration order.
+    registered_extensions: tuple[object, ...] = ()
 
     @cached_property
     def fast_lane(self) -> FastLane | None:
         """The app's lane; tests set ``app.fast_lane = None`` to force the full dispatch."""
         lane_class = self.fast_lane_class
         return None if lane_class is None else lane_class(self)  # type: ignore[call-arg]
+
+    def shutdown(self, *, flush: bool = True) -> None:
+        """Stop what the extensions run in this process (listener, shipper, pools), last
+        registered first (tests, orderly exits). ``flush=False`` leaves the analytics spool as
+        a crash would (see :meth:`.analytics.extension.Analytics.shutdown`)."""
+        for extension in reversed(self.registered_extensions):
+            stop = getattr(extension, "shutdown", None)
+            if stop is not None:
+                stop(self, flush=flush)
 
     def wsgi_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The fast lane first; whatever it declines goes through Flask as usual."""

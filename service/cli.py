@@ -14,7 +14,7 @@ from dotenv import load_dotenv
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from .config import ConfigError, default_run_dir
+from .config import ConfigError, FleetSettings, default_run_dir
 from .fleet.commands import fleet
 
 
@@ -31,7 +31,8 @@ def _create_cli_app() -> Flask:
     load_dotenv(run_dir / "linkfleet.env", override=False)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        return create_app({"SECRET_KEY": secret_key(run_dir)})
+        configured = FleetSettings.from_env().secret_key
+        return create_app({"SECRET_KEY": secret_key(run_dir, configured)})
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 

@@ -29,6 +29,12 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and is shown as is."""
 
 
+def metrics_multiproc_dir() -> str:
+    """prometheus-client's ``PROMETHEUS_MULTIPROC_DIR`` (the library reads it itself too);
+    empty: single-process metrics."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
 def default_run_dir() -> Path:
     """Where the local fleet keeps configs, pids, logs, the SQLite file and the secret key."""
     return Path(os.environ.get(f"{ENV_PREFIX}RUN_DIR") or PROJECT_ROOT / ".run").resolve()
@@ -152,6 +158,13 @@ class Settings:
         settings.validate()
         return settings
 
+    @classmethod
+    def raw(cls, name: str) -> str:
+        """One setting as written, else its default, unvalidated: for gunicorn's config
+        file, which loads before ``on_starting`` can report a bad value in one line."""
+        default = next(spec.default for spec in fields(cls) if spec.name == name)
+        return os.environ.get(ENV_PREFIX + name.upper(), str(default))
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first invalid value."""
         if self.database_url:
@@ -228,3 +241,62 @@ def build_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             f"{ENV_PREFIX}SECRET_KEY is not set (`make up` generates one in .run/secret_key)"
         )
     return config
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """What ``linkfleet up`` and the benchmarks read from ``LINKFLEET_*`` once and then pass
+    as a value: the fleet's ports, nginx and gunicorn knobs, and the environment the
+    replicas inherit. Field names are the env var names without the prefix; None and ""
+    mean "the fleet's default" (see :class:`~service.fleet.spec.FleetSpec`)."""
+
+    #: Every ``LINKFLEET_*`` variable of the caller, handed on to the replicas.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+    bind_host: str = ""
+    replica_base_port: int | None = None
+    redis_port: int | None = None
+    nginx_workers: str = "auto"
+    nginx_client_timeout: str = "15s"
+    nginx_max_inflight: int = 2048
+    nginx_proxy_read_timeout: str = "35s"
+    workers: int = 1
+    worker_connections: int = 1000
+    graceful_timeout: int = 20
+
+    @property
+    def redis_url(self) -> str:
+        """An external Redis (``LINKFLEET_REDIS_URL``); empty: the fleet starts its own."""
+        return self.environment.get(f"{ENV_PREFIX}REDIS_URL", "").strip()
+
+    @property
+    def secret_key(self) -> str:
+        """``LINKFLEET_SECRET_KEY``; empty: the fleet generates one into its run dir."""
+        return self.environment.get(f"{ENV_PREFIX}SECRET_KEY", "").strip()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FleetSettings:
+        """Read the fleet's variables; a malformed number is a :class:`ConfigError`."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "environment": {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+        }
+        for spec in fields(cls):
+            raw = env.get(ENV_PREFIX + spec.name.upper(), "").strip()
+            if spec.name == "environment" or not raw:
+                continue
+            if spec.type in {"int", "int | None"}:
+                values[spec.name] = _as_int(spec.name.upper(), raw)
+            else:
+                values[spec.name] = raw
+        return cls(**values)
+
+
+def config_with_env_file(path: Path) -> dict[str, Any]:
+    """Flask settings from the environment over the ``KEY=value`` file at ``path`` (the
+    fleet's ``linkfleet.env``): what a replica sees, without editing ``os.environ``."""
+    from dotenv import dotenv_values
+
+    values = {key: value for key, value in dotenv_values(path).items() if value is not None}
+    values.update(os.environ)
+    return Settings.from_env(values).to_flask()

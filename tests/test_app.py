@@ -22,6 +22,37 @@ def test_factory_builds_a_linkfleet_app(app: Flask) -> None:
         assert name in app.extensions
 
 
+def test_extensions_are_registered_in_one_ordered_list(app: Flask) -> None:
+    from service.analytics.extension import analytics
+    from service.extensions import database, json_logging, login, redis_client, sessions
+    from service.links.cache import link_cache
+
+    assert isinstance(app, LinkFleet)
+    order = list(app.registered_extensions)
+    assert order[:3] == [json_logging, redis_client, sessions]  # logging, then Redis users
+    assert order.index(database) < order.index(link_cache) < order.index(analytics)
+    assert order[-1] is login
+
+
+def test_shutdown_stops_every_extension(app: Flask, client: FlaskClient) -> None:
+    """One call stops the link cache's listener and closes the app's Redis connections."""
+    from service.extensions import redis_client
+    from service.links.cache import link_cache
+    from tests.conftest import wait_until
+
+    assert isinstance(app, LinkFleet)
+    client.get("/anything")
+    wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
+    with app.app_context():
+        redis_client.client.ping()
+    connections = RedisClient.for_app(app).connection_pool._available_connections
+    assert any(connection._sock is not None for connection in connections)
+    app.shutdown()
+    assert link_cache.state(app).listener is None
+    assert not link_cache.listening(app)
+    assert all(connection._sock is None for connection in connections)
+
+
 def test_extensions_refuse_double_registration(app: Flask) -> None:
     with pytest.raises(RuntimeError, match="already registered"):
         RedisClient(app)

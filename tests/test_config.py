@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from service.config import ConfigError, Settings, build_config, normalise_database_url
+from service.config import (
+    ConfigError,
+    FleetSettings,
+    Settings,
+    build_config,
+    normalise_database_url,
+)
 
 
 def test_defaults_are_valid() -> None:
@@ -81,3 +89,32 @@ def test_api_key_budgets_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     config = build_config({"TESTING": True})
     assert config["API_READ_RATE_LIMIT"] == "6000 per minute"
     assert config["API_WRITE_RATE_LIMIT"] == "50 per second"
+
+
+def test_fleet_settings_are_read_once_into_a_value() -> None:
+    environ = {
+        "LINKFLEET_PORT": "9100",
+        "LINKFLEET_NGINX_WORKERS": "3",
+        "LINKFLEET_GRACEFUL_TIMEOUT": "7",
+        "LINKFLEET_LOG_LEVEL": "WARNING",
+        "HOME": "/root",
+    }
+    fleet = FleetSettings.from_env(environ)
+    assert (fleet.port, fleet.nginx_workers, fleet.graceful_timeout) == (9100, "3", 7)
+    assert fleet.redis_port is None  # unset: the fleet's default
+    assert dict(fleet.environment) == {k: v for k, v in environ.items() if k != "HOME"}
+    with pytest.raises(ConfigError, match="LINKFLEET_REDIS_PORT"):
+        FleetSettings.from_env({"LINKFLEET_REDIS_PORT": "six"})
+
+
+def test_nginx_conf_is_rendered_from_the_settings_passed(tmp_path: Path) -> None:
+    """The benchmarks pass their own nginx knobs instead of exporting them."""
+    from service.fleet.render import write_nginx_conf
+    from service.fleet.spec import FleetSpec
+
+    spec = FleetSpec(run_dir=tmp_path, port=9100, replicas={"replica-1": 9101})
+    spec.log_dir.mkdir(parents=True)
+    conf = write_nginx_conf(spec, FleetSettings(nginx_workers="1", nginx_max_inflight=17))
+    text = conf.read_text()
+    assert "worker_processes 1;" in text
+    assert "limit_conn linkfleet_inflight 17;" in text

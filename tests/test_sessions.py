@@ -18,7 +18,6 @@ from flask.testing import FlaskClient
 from service import create_app
 from service.accounts.models import User
 from service.extensions import db
-from service.links.cache import link_cache
 from service.links.services import create_link
 from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.services import RedisServer
@@ -265,7 +264,7 @@ def test_a_redirect_with_a_logged_in_session_cookie_costs_no_redis_command(
         assert _data_commands(store).get("get") == 1
         store.close()
     finally:
-        link_cache.shutdown(app)
+        app.shutdown()
         with app.app_context():
             db.session.remove()
             db.drop_all()

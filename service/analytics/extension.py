@@ -7,14 +7,14 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 from .. import signals
 from ..config import default_run_dir
+from ..extensions.metrics import CAPTURE_ERRORS
 from .capture import EXTENSION_NAME, CaptureSettings, on_link_visited
-from .metrics import CAPTURE_ERRORS
 from .shipper import Shipper, ShipperSettings
 from .spool import SpoolWriter, remove_shipped, safe_dir_name
 
@@ -210,7 +210,17 @@ class _State:
             self.pid = 0
 
 
-#: The extension instance registered by :func:`service.create_app`.
-analytics = Analytics()
+if TYPE_CHECKING:
+    analytics: Analytics
+
+
+def __getattr__(name: str) -> object:
+    """``analytics``, the instance in :mod:`service.extensions`, importable from here too."""
+    if name == "analytics":
+        from .. import extensions
+
+        return extensions.analytics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_STREAM", "Analytics", "analytics"]

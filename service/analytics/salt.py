@@ -21,8 +21,8 @@ import threading
 import time
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from ..extensions.redis_client import make_redis
 
 #: ``linkfleet:visitor-salt:<days since the epoch>``.
 SALT_KEY = "linkfleet:visitor-salt:{day}"
@@ -55,12 +55,7 @@ class DailySalts:
     def client(self) -> redis.Redis:
         """A fail-fast client (made on first use: nothing connects at import or init)."""
         if self._client is None:
-            self._client = redis.Redis.from_url(
-                self.redis_url,
-                socket_timeout=self.socket_timeout,
-                socket_connect_timeout=self.socket_timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
+            self._client = make_redis(self.redis_url, timeout=self.socket_timeout, fail_fast=True)
         return self._client
 
     def get(self, day: int) -> bytes | None:

@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from ..extensions.metrics import SHIP_ERRORS, SHIPPED, SPOOL_BACKLOG
+from ..extensions.redis_client import make_redis
 from .capture import parse_user_agent
-from .metrics import SHIP_ERRORS, SHIPPED, SPOOL_BACKLOG
 from .spool import (
     SpoolCursor,
     SpoolWriter,
@@ -181,12 +180,8 @@ class Shipper:
     def client(self) -> redis.Redis:
         """A client of its own that fails fast: the shipper does its own backoff."""
         if self._client is None:
-            self._client = redis.Redis.from_url(
-                self.settings.redis_url,
-                socket_timeout=self.settings.socket_timeout,
-                socket_connect_timeout=self.settings.socket_timeout,
-                retry=Retry(NoBackoff(), 0),
-                health_check_interval=30,
+            self._client = make_redis(
+                self.settings.redis_url, timeout=self.settings.socket_timeout, fail_fast=True
             )
         return self._client
 

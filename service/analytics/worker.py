@@ -34,10 +34,11 @@ from typing import Any, TypeVar
 
 import redis
 from flask import Flask
-from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
+from ..extensions.metrics import worker_metrics
+from ..extensions.redis_client import make_redis
 from .aggregates import (
     Event,
     StoreResult,
@@ -55,33 +56,8 @@ T = TypeVar("T")
 #: The consumer group every worker joins.
 DEFAULT_GROUP = "analytics"
 
-EVENTS = Counter(
-    "linkfleet_analytics_worker_events_total",
-    "Stream entries handled by the worker, by outcome "
-    "(counted, duplicate, orphan: link deleted, invalid: not an event).",
-    ["outcome"],
-)
-BATCH_SECONDS = Histogram(
-    "linkfleet_analytics_worker_batch_seconds",
-    "Time to write one batch to the database (commit included).",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
-DB_RETRIES = Counter(
-    "linkfleet_analytics_worker_db_retries_total",
-    "Batches rolled back after a database error and retried.",
-)
-LAG = Gauge(
-    "linkfleet_analytics_stream_lag",
-    "Stream entries not yet delivered to the consumer group (XINFO GROUPS lag).",
-)
-PENDING = Gauge(
-    "linkfleet_analytics_stream_pending",
-    "Stream entries delivered to a consumer but not yet acknowledged.",
-)
-THROUGHPUT = Gauge(
-    "linkfleet_analytics_worker_events_per_second",
-    "Entries handled per second over the last reporting interval.",
-)
+#: The worker's metrics, registered by this import (replicas never import this module).
+METRICS = worker_metrics()
 
 
 def default_consumer() -> str:
@@ -119,12 +95,7 @@ class WorkerSettings:
 
 def redis_for_worker(url: str, block_ms: int) -> redis.Redis:
     """A client whose read timeout outlasts a blocking XREADGROUP."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=block_ms / 1000 + 5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-    )
+    return make_redis(url, timeout=block_ms / 1000 + 5, connect_timeout=2)
 
 
 class _Stopped(Exception):
@@ -340,10 +311,10 @@ class Worker:
         self.totals.orphans += result.orphans
         self.totals.invalid += invalid
         self.totals.batches += 1
-        EVENTS.labels("counted").inc(result.counted)
-        EVENTS.labels("duplicate").inc(result.duplicates)
-        EVENTS.labels("orphan").inc(result.orphans)
-        EVENTS.labels("invalid").inc(invalid)
+        METRICS.events.labels("counted").inc(result.counted)
+        METRICS.events.labels("duplicate").inc(result.duplicates)
+        METRICS.events.labels("orphan").inc(result.orphans)
+        METRICS.events.labels("invalid").inc(invalid)
         return len(entries)
 
     def _store(self, events: list[Event]) -> StoreResult:
@@ -357,7 +328,7 @@ class Worker:
                     result = store_events(connection, events, time.time())
             except SQLAlchemyError as error:
                 failures += 1
-                DB_RETRIES.inc()
+                METRICS.db_retries.inc()
                 if failures == 1 or failures % 10 == 0:
                     logger.warning(
                         "analytics worker: database error, batch of %d rolled back; retrying (%s)",
@@ -367,7 +338,7 @@ class Worker:
                 if self._stop.wait(min(self.settings.max_backoff, 0.1 * 2 ** min(failures, 7))):
                     raise _Stopped from None  # not acked: another worker will count it
                 continue
-            BATCH_SECONDS.observe(time.perf_counter() - started)
+            METRICS.batch_seconds.observe(time.perf_counter() - started)
             if failures:
                 logger.info("analytics worker: database back; batch committed")
             return result
@@ -398,11 +369,11 @@ class Worker:
         rate = (handled - self._reported_handled) / max(now - self._reported_at, 1e-6)
         self._reported_handled, self._reported_at = handled, now
         self._next_report = now + s.report_interval
-        THROUGHPUT.set(rate)
+        METRICS.throughput.set(rate)
         lag, pending = self.lag()
         if lag is not None:
-            LAG.set(lag)
-        PENDING.set(pending)
+            METRICS.lag.set(lag)
+        METRICS.pending.set(pending)
         if rate or lag or pending:
             logger.info(
                 "analytics worker: %.0f events/s, lag %s, pending %d",

@@ -1,4 +1,5 @@
-"""Prometheus metrics, summed over every worker process of a replica (multiprocess mode).
+"""Every Prometheus metric of the service, summed over every worker process of a replica
+(multiprocess mode).
 
 In multiprocess mode ``PROMETHEUS_MULTIPROC_DIR`` is set before the app starts
 (the fleet sets it per replica and gunicorn clears it at start, see ``deploy/gunicorn.conf.py``).
@@ -15,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, g, request
@@ -24,10 +27,13 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from ..config import metrics_multiproc_dir
 
 REQUESTS = Counter(
     "linkfleet_http_requests_total", "HTTP requests served.", ["method", "endpoint", "status"]
@@ -54,6 +60,73 @@ READ_QUERIES = Counter(
     "Read-only database sessions by where they ran (replica, primary, fallback).",
     ["target"],
 )
+
+
+# -- click capture and shipping (every replica) ----------------------------------------------
+CAPTURE_ERRORS = Counter(
+    "linkfleet_analytics_capture_errors_total",
+    "Clicks that could not be appended to the spool (the redirect was still served).",
+)
+SHIPPED = Counter(
+    "linkfleet_analytics_events_shipped_total",
+    "Click events shipped from spool files to the Redis Stream.",
+)
+SHIP_ERRORS = Counter(
+    "linkfleet_analytics_ship_errors_total",
+    "Failed attempts to ship a batch to Redis (the events stay spooled and are retried).",
+)
+SPOOL_BACKLOG = Gauge(
+    "linkfleet_analytics_spool_backlog_bytes",
+    "Bytes of this process's spool file not yet shipped to Redis.",
+    multiprocess_mode="livesum",
+)
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """The analytics worker's metrics (lag, throughput), see :func:`worker_metrics`."""
+
+    events: Counter
+    batch_seconds: Histogram
+    db_retries: Counter
+    lag: Gauge
+    pending: Gauge
+    throughput: Gauge
+
+
+@lru_cache(maxsize=1)
+def worker_metrics() -> WorkerMetrics:
+    """Registered on first call, which only the worker makes (at the import of
+    :mod:`service.analytics.worker`): replicas do not export idle copies of them."""
+    return WorkerMetrics(
+        events=Counter(
+            "linkfleet_analytics_worker_events_total",
+            "Stream entries handled by the worker, by outcome "
+            "(counted, duplicate, orphan: link deleted, invalid: not an event).",
+            ["outcome"],
+        ),
+        batch_seconds=Histogram(
+            "linkfleet_analytics_worker_batch_seconds",
+            "Time to write one batch to the database (commit included).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        ),
+        db_retries=Counter(
+            "linkfleet_analytics_worker_db_retries_total",
+            "Batches rolled back after a database error and retried.",
+        ),
+        lag=Gauge(
+            "linkfleet_analytics_stream_lag",
+            "Stream entries not yet delivered to the consumer group (XINFO GROUPS lag).",
+        ),
+        pending=Gauge(
+            "linkfleet_analytics_stream_pending",
+            "Stream entries delivered to a consumer but not yet acknowledged.",
+        ),
+        throughput=Gauge(
+            "linkfleet_analytics_worker_events_per_second",
+            "Entries handled per second over the last reporting interval.",
+        ),
+    )
 
 
 #: Seconds between two folds of the in-process counts into the metric files.
@@ -119,7 +192,7 @@ class Tally:
                 return
             self._folder_pid = os.getpid()
             self._counts, self._observed = {}, {}  # a forked child counts only its own
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if metrics_multiproc_dir():
             threading.Thread(
                 target=self._fold_forever, name="linkfleet-metrics", daemon=True
             ).start()
@@ -154,11 +227,16 @@ class Metrics:
         app.after_request(_observe)
         app.extensions[self.extension_name] = self
 
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Fold this process's pending counts into the metrics (the folder is per process
+        and stops with it)."""
+        tally.fold()
+
     @staticmethod
     def render() -> tuple[bytes, str]:
         """The exposition text: all workers of this replica when in multiprocess mode."""
         tally.fold()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if metrics_multiproc_dir():
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
             return generate_latest(registry), CONTENT_TYPE_LATEST

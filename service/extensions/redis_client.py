@@ -1,4 +1,5 @@
-"""The Redis client extension: one connection pool per process, made lazily after fork."""
+"""Every Redis client of the service is made here: :func:`make_redis` (normal or fail-fast)
+and the app's shared client, one connection pool per process, made lazily after fork."""
 
 from __future__ import annotations
 
@@ -7,6 +8,38 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+def make_redis(
+    url: str,
+    *,
+    timeout: float,
+    connect_timeout: float | None = None,
+    fail_fast: bool = False,
+    max_connections: int | None = None,
+    health_check_interval: int = 30,
+) -> redis.Redis:
+    """A client for ``url``; nothing connects until its first command.
+
+    ``fail_fast`` turns off redis-py's retries, for callers that fall back or back off on
+    their own (the link cache, the shipper, the salt): a retry loop there is worse than an
+    error. ``timeout`` is the read timeout, ``connect_timeout`` (default: ``timeout``) the
+    connect one.
+    """
+    options: dict[str, Any] = {}
+    if fail_fast:
+        options["retry"] = Retry(NoBackoff(), 0)
+    if max_connections is not None:
+        options["max_connections"] = max_connections
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout if connect_timeout is None else connect_timeout,
+        health_check_interval=health_check_interval,
+        **options,
+    )
 
 
 class RedisClient:
@@ -33,6 +66,12 @@ class RedisClient:
         app.config.setdefault("REDIS_MAX_CONNECTIONS", 200)
         app.extensions[self.extension_name] = _State(app.config)
 
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Close this process's connections (a later command reconnects)."""
+        state: _State = app.extensions[self.extension_name]
+        if state._client is not None and state._pid == os.getpid():
+            state._client.connection_pool.disconnect()
+
     @staticmethod
     def for_app(app: Flask) -> redis.Redis:
         """The client of ``app`` (for code that holds the app, e.g. the session interface)."""
@@ -58,12 +97,8 @@ class _State:
     @property
     def client(self) -> redis.Redis:
         if self._client is None or self._pid != os.getpid():
-            self._client = redis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                max_connections=self.max_connections,
-                health_check_interval=30,
+            self._client = make_redis(
+                self.url, timeout=self.timeout, max_connections=self.max_connections
             )
             self._pid = os.getpid()
         return self._client

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..config import ConfigError, default_run_dir
+from ..config import ConfigError, FleetSettings, default_run_dir
 from . import control
 from .spec import FleetError
 
@@ -50,7 +50,7 @@ def fleet() -> None:
 @_one_line_errors
 def up(replicas: int | None, port: int | None) -> None:
     """Start the fleet and wait until /readyz is green through nginx."""
-    spec = control.up(default_run_dir(), replicas, port, click.echo)
+    spec = control.up(default_run_dir(), replicas, port, click.echo, FleetSettings.from_env())
     click.echo(f"\nLinkFleet is up at {spec.url}/ with {len(spec.replicas)} replicas:")
     for name, replica_port in spec.replicas.items():
         click.echo(f"  {name}  http://127.0.0.1:{replica_port}")
@@ -81,11 +81,11 @@ def status() -> None:
 @_one_line_errors
 def scale(replicas: int) -> None:
     """Add or remove replicas live, without failing a request."""
-    control.scale(default_run_dir(), replicas, click.echo)
+    control.scale(default_run_dir(), replicas, click.echo, FleetSettings.from_env())
 
 
 @fleet.command()
 @_one_line_errors
 def restart() -> None:
     """Rolling restart, one replica at a time, without failing a request."""
-    control.restart(default_run_dir(), click.echo)
+    control.restart(default_run_dir(), click.echo, FleetSettings.from_env())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from ..config import ENV_PREFIX, Settings
+from ..config import FleetSettings, Settings
 from . import render
 from .spec import (
     DEFAULT_REPLICAS,
@@ -48,12 +47,12 @@ def _json(body: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def fleet_settings(spec: FleetSpec) -> dict[str, str]:
+def fleet_settings(spec: FleetSpec, fleet: FleetSettings) -> dict[str, str]:
     """The LINKFLEET_* environment of every replica: the caller's, plus the fleet's own."""
-    settings = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+    settings = dict(fleet.environment)
     for private in ("LINKFLEET_REPLICA_NAME", "LINKFLEET_RUN_DIR"):
         settings.pop(private, None)
-    settings["LINKFLEET_SECRET_KEY"] = secret_key(spec.run_dir)
+    settings["LINKFLEET_SECRET_KEY"] = secret_key(spec.run_dir, fleet.secret_key)
     settings["LINKFLEET_REDIS_URL"] = spec.redis_url
     settings.setdefault("LINKFLEET_DATABASE_URL", f"sqlite:///{spec.run_dir / 'linkfleet.db'}")
     settings["LINKFLEET_RUN_DIR"] = str(spec.run_dir)
@@ -65,8 +64,10 @@ def check_redis(url: str) -> None:
     """An external Redis must answer before replicas that depend on it start."""
     import redis
 
+    from ..extensions.redis_client import make_redis
+
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+        make_redis(url, timeout=2).ping()
     except redis.RedisError as error:
         raise FleetError(f"cannot reach Redis at {url}: {error}") from None
 
@@ -77,8 +78,7 @@ def migrate_database(settings: dict[str, str], echo: Echo) -> None:
 
     from .. import create_app
 
-    os.environ.update(settings)
-    app = create_app()
+    app = create_app(Settings.from_env(settings).to_flask())
     echo("Migrating the database ...")
     try:
         with app.app_context():
@@ -111,7 +111,9 @@ def wait_fleet_ready(spec: FleetSpec) -> None:
         time.sleep(0.2)
 
 
-def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> FleetSpec:
+def up(
+    run_dir: Path, replicas: int | None, port: int | None, echo: Echo, fleet: FleetSettings
+) -> FleetSpec:
     """Start the fleet, or bring a running one to the wanted shape (idempotent)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     existing = FleetSpec.load(run_dir)
@@ -120,8 +122,7 @@ def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> Fle
         echo(f"The fleet in {run_dir} is already running.")
         supervisor.start_stopped()
         if replicas is not None and replicas != len(existing.replicas):
-            scale(run_dir, replicas, echo)
-            existing = FleetSpec.load(run_dir) or existing
+            scale_spec(existing, supervisor, replicas, echo, fleet)
         wait_ready(existing, list(existing.replicas), echo)
         wait_fleet_ready(existing)
         return existing
@@ -129,14 +130,14 @@ def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> Fle
     spec = FleetSpec(run_dir=run_dir)
     if port is not None:
         spec.port = port
-    elif os.environ.get("LINKFLEET_PORT"):
-        spec.port = int(os.environ["LINKFLEET_PORT"])
-    spec.bind_host = os.environ.get("LINKFLEET_BIND_HOST", spec.bind_host)
-    if os.environ.get("LINKFLEET_REPLICA_BASE_PORT"):
-        spec.replica_base_port = int(os.environ["LINKFLEET_REPLICA_BASE_PORT"])
-    if os.environ.get("LINKFLEET_REDIS_PORT"):
-        spec.redis_port = int(os.environ["LINKFLEET_REDIS_PORT"])
-    spec.external_redis_url = os.environ.get("LINKFLEET_REDIS_URL", "")
+    elif fleet.port is not None:
+        spec.port = fleet.port
+    spec.bind_host = fleet.bind_host or spec.bind_host
+    if fleet.replica_base_port is not None:
+        spec.replica_base_port = fleet.replica_base_port
+    if fleet.redis_port is not None:
+        spec.redis_port = fleet.redis_port
+    spec.external_redis_url = fleet.redis_url
     spec.replicas = spec.with_replica_count(replicas or DEFAULT_REPLICAS)
 
     find_binary("nginx")
@@ -146,12 +147,12 @@ def up(run_dir: Path, replicas: int | None, port: int | None, echo: Echo) -> Fle
     if not spec.external_redis_url:
         ports["redis"] = spec.redis_port
     require_free_ports(ports)
-    settings = fleet_settings(spec)
+    settings = fleet_settings(spec, fleet)
     if spec.external_redis_url:
         check_redis(spec.external_redis_url)
     migrate_database(settings, echo)
     render.write_env_file(spec, settings)
-    render.write_all(spec)
+    render.write_all(spec, fleet)
     check_nginx_config(spec)
 
     echo(f"Starting redis, {len(spec.replicas)} replicas and nginx under supervisord ...")
@@ -249,11 +250,14 @@ def _nginx_workers(master_pid: int) -> set[int]:
 
 
 def reload_nginx(
-    spec: FleetSpec, supervisor: Supervisor, routed: dict[str, int] | None = None
+    spec: FleetSpec,
+    supervisor: Supervisor,
+    fleet: FleetSettings,
+    routed: dict[str, int] | None = None,
 ) -> None:
     """Graceful reload routing to ``routed`` (default: every replica); returns once the old
     workers have finished their requests."""
-    render.write_nginx_conf(spec, routed)
+    render.write_nginx_conf(spec, fleet, routed)
     check_nginx_config(spec)
     master = int(supervisor.processes()["nginx"]["pid"])
     old_workers = _nginx_workers(master)
@@ -265,25 +269,32 @@ def reload_nginx(
         time.sleep(0.05)
 
 
-def scale(run_dir: Path, count: int, echo: Echo) -> FleetSpec:
+def scale(run_dir: Path, count: int, echo: Echo, fleet: FleetSettings) -> FleetSpec:
     """Add or remove replicas live; nginx only ever routes to replicas that are ready."""
     spec, supervisor = running_spec(run_dir)
+    return scale_spec(spec, supervisor, count, echo, fleet)
+
+
+def scale_spec(
+    spec: FleetSpec, supervisor: Supervisor, count: int, echo: Echo, fleet: FleetSettings
+) -> FleetSpec:
+    """:func:`scale` on a spec already loaded (and updated in place and saved)."""
     target = spec.with_replica_count(count)
     added = [name for name in target if name not in spec.replicas]
     removed = [name for name in spec.replicas if name not in target]
     if added:
         require_free_ports({name: target[name] for name in added})
         spec.replicas = {**spec.replicas, **{name: target[name] for name in added}}
-        render.write_supervisord_conf(spec)
+        render.write_supervisord_conf(spec, fleet)
         supervisor.reload_config()
         for name in added:
             echo(f"Starting {name} ...")
             supervisor.add(name)
         wait_ready(spec, added, echo)
     spec.replicas = target
-    reload_nginx(spec, supervisor)  # new replicas join, removed ones are drained
+    reload_nginx(spec, supervisor, fleet)  # new replicas join, removed ones are drained
     if removed:
-        render.write_supervisord_conf(spec)
+        render.write_supervisord_conf(spec, fleet)
         supervisor.reload_config()
         for name in removed:
             echo(f"Stopping {name} (drained from nginx) ...")
@@ -293,7 +304,7 @@ def scale(run_dir: Path, count: int, echo: Echo) -> FleetSpec:
     return spec
 
 
-def restart(run_dir: Path, echo: Echo) -> None:
+def restart(run_dir: Path, echo: Echo, fleet: FleetSettings) -> None:
     """Rolling restart: one replica at a time is drained from nginx, stopped gracefully
     (in-flight requests finish within gunicorn's graceful_timeout), started, checked with
     /readyz and routed to again. The others serve meanwhile, so no request fails."""
@@ -305,9 +316,10 @@ def restart(run_dir: Path, echo: Echo) -> None:
         return
     for name in spec.replicas:
         echo(f"Restarting {name}: draining ...")
-        reload_nginx(spec, supervisor, {k: v for k, v in spec.replicas.items() if k != name})
+        others = {k: v for k, v in spec.replicas.items() if k != name}
+        reload_nginx(spec, supervisor, fleet, others)
         supervisor.rpc.stopProcess(name, True)
         supervisor.rpc.startProcess(name, True)
         wait_ready(spec, [name], echo)
-        reload_nginx(spec, supervisor)
+        reload_nginx(spec, supervisor, fleet)
     echo(f"Restarted {len(spec.replicas)} replicas.")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from ..config import PROJECT_ROOT
+from ..config import PROJECT_ROOT, FleetSettings
 from .privacy import country_headers
 from .spec import FleetSpec, find_binary, redis_password, venv_bin
 
@@ -74,7 +74,9 @@ def nginx_temp_dir(spec: FleetSpec) -> Path:
     return temp
 
 
-def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> Path:
+def write_nginx_conf(
+    spec: FleetSpec, fleet: FleetSettings, routed: dict[str, int] | None = None
+) -> Path:
     """Render the top-level ``nginx.conf`` routing to ``routed`` (default: every replica)."""
     temp = nginx_temp_dir(spec)
     worker_user = ""
@@ -89,23 +91,23 @@ def write_nginx_conf(spec: FleetSpec, routed: dict[str, int] | None = None) -> P
     path.write_text(
         _templates.get_template("nginx.conf").render(
             worker_user=worker_user,
-            worker_processes=os.environ.get("LINKFLEET_NGINX_WORKERS", "auto"),
+            worker_processes=fleet.nginx_workers,
             run_dir=spec.run_dir,
             log_dir=spec.log_dir,
             nginx_temp=temp,
             replicas=list((spec.replicas if routed is None else routed).items()),
             bind_host=spec.bind_host,
             port=spec.port,
-            client_timeout=os.environ.get("LINKFLEET_NGINX_CLIENT_TIMEOUT", "15s"),
-            max_inflight=int(os.environ.get("LINKFLEET_NGINX_MAX_INFLIGHT", "2048")),
+            client_timeout=fleet.nginx_client_timeout,
+            max_inflight=fleet.nginx_max_inflight,
             country_headers=country_headers(),
-            proxy_read_timeout=os.environ.get("LINKFLEET_NGINX_PROXY_READ_TIMEOUT", "35s"),
+            proxy_read_timeout=fleet.nginx_proxy_read_timeout,
         )
     )
     return path
 
 
-def write_supervisord_conf(spec: FleetSpec) -> Path:
+def write_supervisord_conf(spec: FleetSpec, fleet: FleetSettings) -> Path:
     """One program per replica (so replicas can be added and removed one by one)."""
     path = spec.run_dir / "supervisord.conf"
     bin_dir = venv_bin()
@@ -117,17 +119,17 @@ def write_supervisord_conf(spec: FleetSpec) -> Path:
             gunicorn_conf=PROJECT_ROOT / "deploy" / "gunicorn.conf.py",
             redis_server=find_binary("redis-server") if not spec.external_redis_url else "",
             nginx=find_binary("nginx"),
-            graceful_timeout=int(os.environ.get("LINKFLEET_GRACEFUL_TIMEOUT", "20")),
+            graceful_timeout=fleet.graceful_timeout,
         )
     )
     return path
 
 
-def write_all(spec: FleetSpec) -> None:
+def write_all(spec: FleetSpec, fleet: FleetSettings) -> None:
     """Everything but the env file, which needs the settings."""
     spec.log_dir.mkdir(parents=True, exist_ok=True)
     if not spec.external_redis_url:
         write_redis_conf(spec)
-    write_nginx_conf(spec)
-    write_supervisord_conf(spec)
+    write_nginx_conf(spec, fleet)
+    write_supervisord_conf(spec, fleet)
     spec.save()

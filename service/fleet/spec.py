@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import socket
@@ -130,11 +129,11 @@ def _generated_secret(path: Path, what: str) -> str:
     return value
 
 
-def secret_key(run_dir: Path) -> str:
-    """The fleet's secret: LINKFLEET_SECRET_KEY, else one generated once into the run dir."""
-    from_env = os.environ.get("LINKFLEET_SECRET_KEY", "").strip()
-    if from_env:
-        return from_env
+def secret_key(run_dir: Path, configured: str = "") -> str:
+    """The fleet's secret: ``configured`` (LINKFLEET_SECRET_KEY), else one generated once
+    into the run dir."""
+    if configured.strip():
+        return configured.strip()
     return _generated_secret(run_dir / "secret_key", "secret key")
 
 

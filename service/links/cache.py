@@ -39,15 +39,13 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from cachelib.serializers import BaseSerializer
 from cachetools import TTLCache
 from flask import Flask, current_app, has_request_context
 from flask_caching import Cache
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
@@ -56,6 +54,7 @@ from .. import signals
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.rate_limits import FailureBudget, client_key
+from ..extensions.redis_client import make_redis
 from .models import Link
 
 #: Redis channel on which changed slugs are announced to every replica.
@@ -185,7 +184,7 @@ class JsonSerializer(BaseSerializer):
 
 
 class LinkCache:
-    """The two-tier cache as a Flask extension; reach it as ``link_cache`` from this module.
+    """The two-tier cache as a Flask extension; reach it as ``service.extensions.link_cache``.
 
     Config keys read (defaults set in :meth:`init_app`):
 
@@ -232,12 +231,8 @@ class LinkCache:
         timeout = float(config["REDIS_SOCKET_TIMEOUT"])
         # Its own client, failing fast: on the hot path a retry loop would be worse than
         # falling back to the database. Nothing connects until the first command.
-        client = redis.Redis.from_url(
-            config["REDIS_URL"],
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=10,
+        client = make_redis(
+            config["REDIS_URL"], timeout=timeout, fail_fast=True, health_check_interval=10
         )
         self._l2.init_app(
             app,
@@ -299,8 +294,9 @@ class LinkCache:
         listener = self.state(app).listener
         return listener is not None and listener.subscribed.is_set()
 
-    def shutdown(self, app: Flask) -> None:
-        """Stop the listener and pending re-invalidations of ``app`` (tests, clean exits)."""
+    def shutdown(self, app: Flask, *, flush: bool = True) -> None:
+        """Stop the listener and pending re-invalidations of ``app`` (tests, clean exits);
+        ``flush`` is part of the shutdown signature and has nothing to flush here."""
         self.state(app).stop()
 
     def _on_link_changed(self, sender: Flask, **kwargs: Any) -> None:
@@ -612,5 +608,14 @@ class _Listener(threading.Thread):
                 pubsub.close()
 
 
-#: The extension instance; registered by :func:`service.register_extensions`.
-link_cache = LinkCache()
+if TYPE_CHECKING:
+    link_cache: LinkCache
+
+
+def __getattr__(name: str) -> object:
+    """``link_cache``, the instance in :mod:`service.extensions`, importable from here too."""
+    if name == "link_cache":
+        from .. import extensions
+
+        return extensions.link_cache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,6 @@ from service.analytics.models import DailyDimension
 from service.analytics.stats import link_stats
 from service.extensions import db
 from service.fleet.supervisor import Supervisor
-from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link
 from tests.e2e.conftest import Fleet, fleet_env
@@ -106,7 +105,7 @@ def owner(fleet: Fleet) -> Iterator[Owner]:
     with app.app_context():
         user_id = add_user("owner@example.com").id
     yield Owner(app, user_id)
-    link_cache.shutdown(app)
+    app.shutdown()
     with app.app_context():
         db.engine.dispose()
 

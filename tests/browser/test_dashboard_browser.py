@@ -18,7 +18,6 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from service import create_app
 from service.extensions import db
-from service.links.cache import link_cache
 from tests.fixtures.services import RedisServer
 
 pytestmark = pytest.mark.browser
@@ -82,7 +81,7 @@ def live_server(redis_server: RedisServer, tmp_path: Path) -> Iterator[str]:
     server.shutdown()
     server.server_close()
     thread.join(5)
-    link_cache.shutdown(app)
+    app.shutdown()  # type: ignore[attr-defined]
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import service.analytics.metrics
 import service.analytics.worker
 import service.extensions.metrics  # noqa: F401  (registers the metrics this checks)
 from tests.deploy.kustomize import build, find

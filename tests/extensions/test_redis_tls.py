@@ -60,7 +60,7 @@ def test_the_app_runs_on_a_tls_redis(tmp_path: Path, database_config: dict[str, 
         assert any(key.startswith("LIMITS:") for key in keys), keys  # Flask-Limiter
         store.close()
     finally:
-        link_cache.shutdown(app)
+        app.shutdown()
         with app.app_context():
             db.session.remove()
             db.drop_all()

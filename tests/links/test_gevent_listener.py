@@ -73,7 +73,7 @@ SCENARIO = textwrap.dedent(
         assert time.monotonic() - started < 1, "replica two kept the old target"
         gevent.sleep(0.01)
     for app in apps:
-        link_cache.shutdown(app)
+        app.shutdown()
     print("ok", round(time.monotonic() - started, 3))
     """
 )
