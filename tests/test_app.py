@@ -38,7 +38,7 @@ def test_shutdown_stops_every_extension(app: Flask, client: FlaskClient) -> None
     """One call stops the link cache's listener and closes the app's Redis connections."""
     from service.extensions import redis_client
     from service.links.cache import link_cache
-    from tests.conftest import wait_until
+    from tests.fixtures.services import wait_until
 
     assert isinstance(app, LinkFleet)
     client.get("/anything")
