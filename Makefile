@@ -72,7 +72,7 @@ test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite,
 
 bench: bench-deps $(STAMP) ## Scaling benchmark (root, cgroups); results in loadtests/results/ (BENCH_ARGS=--quick)
 	$(BIN)/python loadtests/scaling.py $(BENCH_ARGS)
-	$(BIN)/pytest -m bench -s -q tests/api/test_import_scale.py
+	$(BIN)/pytest -m "" -s -q tests/api/test_import_scale.py
 
 drills: system-deps $(STAMP) ## Reliability drills on a throwaway fleet; writes docs/RELIABILITY.md's table
 	$(BIN)/python -m loadtests.drills $(DRILLS_ARGS)
