@@ -59,17 +59,24 @@ class DailySalts:
         return self._client
 
     def get(self, day: int) -> bytes | None:
-        """Day ``day``'s salt, or None while Redis cannot be asked (no visitor hash then)."""
+        """Day ``day``'s salt, or None while Redis cannot be asked (no visitor hash then).
+
+        The known salt is read without the lock; fetching takes it, so the clicks that arrive
+        together at the start of a day (or of a process) cost one Redis round trip and one
+        connection, not one each.
+        """
         current_day, current = self._current
         if day == current_day and current is not None:
             return current
-        if day == current_day and time.monotonic() < self._retry_at:
-            return None
-        salt = self._fetch(day)
         with self._lock:
-            if day >= self._current[0]:  # never step back to an older day's salt
-                self._current = (day, salt)
-                self._retry_at = time.monotonic() + self.retry
+            current_day, current = self._current
+            if day == current_day and (current is not None or time.monotonic() < self._retry_at):
+                return current
+            if day < current_day:  # a click of the day before: its salt, not kept
+                return self._fetch(day)
+            salt = self._fetch(day)
+            self._current = (day, salt)
+            self._retry_at = time.monotonic() + self.retry
         return salt
 
     def _fetch(self, day: int) -> bytes | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +41,24 @@ def test_every_replica_uses_the_same_random_salt_whatever_its_secret_key(
     assert visitor_hash(one, ADDRESS, NOW) == visitor_hash(two, ADDRESS, NOW) != ""
     assert one.get(TODAY) != one.get(TODAY + 1)  # another day, another salt
     assert visitor_hash(one, ADDRESS, NOW) != visitor_hash(one, ADDRESS, NOW + DAY)
+
+
+def test_clicks_arriving_together_fetch_the_salt_once(
+    app: Flask, redis_server: RedisServer
+) -> None:
+    """Twenty clicks at the start of a day ask Redis once (one connection, one round trip)."""
+    salts = salts_of(app)
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.config_resetstat()
+    results: list[bytes | None] = []
+    threads = [threading.Thread(target=lambda: results.append(salts.get(TODAY))) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1
+    assert results[0] is not None
+    assert raw.info("commandstats")["cmdstat_set"]["calls"] == 1
 
 
 def test_the_salt_lives_two_days_in_redis(app: Flask, redis_server: RedisServer) -> None:
