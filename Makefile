@@ -11,7 +11,7 @@ LINKFLEET := $(BIN)/linkfleet
 REPLICAS  ?=
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each module stays on one of them (--dist loadscope), so a
-# module's fleet is started once.
+# module's fleet is started once; the long modules go first (tests/conftest.py).
 TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 DRILLS_ARGS ?=
@@ -66,7 +66,7 @@ restart: $(STAMP) ## Rolling restart of the replicas, one at a time, no failed r
 	@$(LINKFLEET) fleet restart
 
 test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
-	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
 

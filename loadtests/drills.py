@@ -386,11 +386,17 @@ def rolling_restart(ctx: DrillFleet, result: Result) -> None:
     served = ctx.warm(slug)
     seconds = ctx.size.traffic_seconds + 60
     load = Traffic(f"{ctx.url}/{slug}", clients=ctx.size.clients, seconds=seconds)
+    before = replica_pids(ctx.fleet.spec)
     with load, PostLoop(ctx, seconds) as posts:
         progress("linkfleet fleet restart")
         restart = ctx.fleet.cli("fleet", "restart", check=False)
         time.sleep(1.0)
     result.expect(restart.returncode == 0, f"fleet restart failed: {restart.stderr[-300:]}")
+    after = replica_pids(ctx.fleet.spec)
+    result.expect(
+        all(after[name] != pid for name, pid in before.items()),
+        f"not every replica restarted: {before} {after}",
+    )
     _traffic_result(result, load)
     result.requests_sent += sum(posts.outcomes.values())
     result.failed += sum(posts.outcomes.values()) - posts.outcomes["201"]
@@ -411,6 +417,9 @@ def scale_2_4_1(ctx: DrillFleet, result: Result) -> None:
             result.expect(len(ctx.fleet.spec.replicas) == int(count), f"not {count} replicas")
             time.sleep(ctx.size.traffic_seconds / 3)
     _traffic_result(result, load)
+    result.figures["served_by"] = dict(load.served_by)
+    for added in ("replica-3", "replica-4"):
+        result.expect(load.served_by[added] > 0, f"{added} was added but never served")
     ctx.restore()
     _clicks(result, ctx, link_id, served + load.outcomes["302"])
 

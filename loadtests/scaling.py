@@ -703,13 +703,13 @@ def parse_args(
             cpus_per_replica=args.cpus,
             repeats=1,
             step_seconds=2,
-            measure_seconds=3,
-            user_steps=[8, 16],
+            measure_seconds=2,
+            user_steps=[16],
             links=500,
             locust_processes=1,
-            capacity_seconds=2,
+            capacity_seconds=1,
             worker_events=10_000,
-            hot_path_seconds=2,
+            hot_path_seconds=1,
         )
     if args.hot_path_only:
         settings.links = min(settings.links, 1000)

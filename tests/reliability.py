@@ -59,7 +59,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 
 class Traffic:
     """Clients GETting ``url`` (no redirect following, a fresh connection each time) until
-    stopped or ``seconds`` have passed; every outcome counted."""
+    stopped or ``seconds`` have passed; every outcome counted, and which replica answered."""
 
     def __init__(
         self,
@@ -74,6 +74,7 @@ class Traffic:
         self.deadline = time.monotonic() + seconds
         self.stopped = threading.Event()
         self.outcomes: collections.Counter[str] = collections.Counter()
+        self.served_by: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
@@ -85,10 +86,12 @@ class Traffic:
                         self.url, allow_redirects=False, timeout=10, headers=self.headers
                     )
                     outcome = str(response.status_code)
+                    replica = response.headers.get("X-Served-By", "")
                 except requests.RequestException as error:
-                    outcome = type(error).__name__
+                    outcome, replica = type(error).__name__, ""
                 with self.lock:
                     self.outcomes[outcome] += 1
+                    self.served_by[replica] += 1
                 time.sleep(0.01)
 
     def __enter__(self) -> Traffic:

@@ -11,7 +11,7 @@ import pytest
 from loadtests.drills import DRILLS, SIZES, DrillFleet, drill_fleet, run_drill
 from tests.reliability import record
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
