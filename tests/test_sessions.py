@@ -15,26 +15,18 @@ import redis
 from flask import Flask, session
 from flask.testing import FlaskClient
 
-from service import create_app
 from service.accounts.models import User
 from service.extensions import db
 from service.links.services import create_link
+from tests.fixtures.app import AppFactory
 from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.services import RedisServer
 from tests.fixtures.users import WebHelper
 
 
-def _replica(name: str, redis_server: RedisServer, database_config: dict[str, Any]) -> Flask:
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "shared-secret",
-            "REDIS_URL": redis_server.url,
-            "REPLICA_NAME": name,
-            "WTF_CSRF_ENABLED": False,
-            **database_config,
-        }
-    )
+def _replica(make_app: AppFactory, name: str, **config: Any) -> Flask:
+    """A replica with two routes that write and read the session (CSRF off for the POST)."""
+    app = make_app(REPLICA_NAME=name, WTF_CSRF_ENABLED=False, **config)
 
     @app.post("/__remember/<word>")
     def remember(word: str) -> str:
@@ -49,10 +41,10 @@ def _replica(name: str, redis_server: RedisServer, database_config: dict[str, An
 
 
 def test_session_written_on_one_replica_is_read_on_another(
-    redis_server: RedisServer, database_config: dict[str, Any]
+    make_app: AppFactory,
 ) -> None:
-    one = _replica("replica-1", redis_server, database_config).test_client()
-    two = _replica("replica-2", redis_server, database_config).test_client()
+    one = _replica(make_app, "replica-1").test_client()
+    two = _replica(make_app, "replica-2").test_client()
     one.post("/__remember/gevent")
     cookie = one.get_cookie("linkfleet_session")
     assert cookie is not None
@@ -65,9 +57,9 @@ def test_session_written_on_one_replica_is_read_on_another(
 
 
 def test_sessions_are_stored_as_json_not_pickle(
-    redis_server: RedisServer, database_config: dict[str, Any]
+    redis_server: RedisServer, make_app: AppFactory
 ) -> None:
-    client = _replica("replica-1", redis_server, database_config).test_client()
+    client = _replica(make_app, "replica-1").test_client()
     client.post("/__remember/json")
     cookie = client.get_cookie("linkfleet_session")
     assert cookie is not None
@@ -79,23 +71,21 @@ def test_sessions_are_stored_as_json_not_pickle(
 
 
 def test_reading_without_writing_stores_nothing(
-    redis_server: RedisServer, database_config: dict[str, Any]
+    redis_server: RedisServer, make_app: AppFactory
 ) -> None:
     store = redis.Redis.from_url(redis_server.url)
     before = set(store.scan_iter("linkfleet:session:*"))
-    client = _replica("replica-1", redis_server, database_config).test_client()
+    client = _replica(make_app, "replica-1").test_client()
     client.get("/healthz")
     client.get("/__recall")
     assert set(store.scan_iter("linkfleet:session:*")) == before
     assert client.get_cookie("linkfleet_session") is None
 
 
-def test_a_write_before_the_session_loaded_is_kept(
-    redis_server: RedisServer, database_config: dict[str, Any]
-) -> None:
+def test_a_write_before_the_session_loaded_is_kept(make_app: AppFactory) -> None:
     """Code holding the session object itself (here the test client) may write before
     anything read it: the stored data loads around that write, never over it."""
-    client = _replica("replica-1", redis_server, database_config).test_client()
+    client = _replica(make_app, "replica-1").test_client()
     client.post("/__remember/stored")
     with client.session_transaction() as stored:
         stored["word"] = "written"
@@ -103,29 +93,24 @@ def test_a_write_before_the_session_loaded_is_kept(
 
 
 def test_redis_outage_with_a_session_cookie_is_not_a_500(
-    tmp_path: Path, database_config: dict[str, Any]
+    private_redis: RedisServer, make_app: AppFactory
 ) -> None:
     """Public pages still answer; pages that need Redis answer 503 with Retry-After."""
-    own_redis = RedisServer(tmp_path)
-    own_redis.start()
-    try:
-        app = _replica("replica-1", own_redis, database_config)
-        client = app.test_client()
-        client.post("/__remember/before-outage")
-        own_redis.stop()
-        landing = client.get("/")
-        assert landing.status_code == 200
-        assert client.get("/__recall").data == b""  # served anonymously
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
-        login = client.post("/login", data={"email": "a@b.example", "password": "x" * 12})
-        assert login.status_code == 503
-        assert login.headers["Retry-After"] == "5"
-        own_redis.start()  # an empty Redis again (the test server keeps nothing on disk)
-        client.post("/__remember/after-outage")
-        assert client.get("/__recall").data == b"after-outage"
-    finally:
-        own_redis.stop()
+    app = _replica(make_app, "replica-1", REDIS_URL=private_redis.url)
+    client = app.test_client()
+    client.post("/__remember/before-outage")
+    private_redis.stop()
+    landing = client.get("/")
+    assert landing.status_code == 200
+    assert client.get("/__recall").data == b""  # served anonymously
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    login = client.post("/login", data={"email": "a@b.example", "password": "x" * 12})
+    assert login.status_code == 503
+    assert login.headers["Retry-After"] == "5"
+    private_redis.start()  # an empty Redis again (the test server keeps nothing on disk)
+    client.post("/__remember/after-outage")
+    assert client.get("/__recall").data == b"after-outage"
 
 
 # --- only JSON is ever decoded -------------------------------------------------------------
@@ -156,7 +141,7 @@ def test_the_pickle_payload_of_these_tests_runs_code_when_unpickled(tmp_path: Pa
 def test_a_planted_session_blob_is_refused_and_the_visitor_is_anonymous(
     capsys: pytest.CaptureFixture[str],
     redis_server: RedisServer,
-    database_config: dict[str, Any],
+    make_app: AppFactory,
     tmp_path: Path,
     kind: str,
 ) -> None:
@@ -168,34 +153,27 @@ def test_a_planted_session_blob_is_refused_and_the_visitor_is_anonymous(
         "msgpack": msgspec.msgpack.encode({"_user_id": "1:token", "_fresh": True}),
         "json-list": b'["_user_id", "1:token"]',
     }[kind]
-    app = _replica("replica-1", redis_server, database_config)
-    with app.app_context():
-        db.create_all()
-    try:
-        store = redis.Redis.from_url(redis_server.url)
-        store.set("linkfleet:session:planted", blob)
-        client = app.test_client()
-        client.set_cookie("linkfleet_session", "planted")
+    app = _replica(make_app, "replica-1")
+    store = redis.Redis.from_url(redis_server.url)
+    store.set("linkfleet:session:planted", blob)
+    client = app.test_client()
+    client.set_cookie("linkfleet_session", "planted")
 
-        dashboard = client.get("/dashboard")
-        assert dashboard.status_code == 302
-        assert dashboard.headers["Location"].startswith("/login")
-        assert client.get("/login").status_code == 200
-        assert client.get("/__recall").status_code == 200
-        assert not marker.exists()
-        cookie = client.get_cookie("linkfleet_session")
-        assert cookie is not None
-        assert cookie.value != "planted"  # a fresh, empty session
+    dashboard = client.get("/dashboard")
+    assert dashboard.status_code == 302
+    assert dashboard.headers["Location"].startswith("/login")
+    assert client.get("/login").status_code == 200
+    assert client.get("/__recall").status_code == 200
+    assert not marker.exists()
+    cookie = client.get_cookie("linkfleet_session")
+    assert cookie is not None
+    assert cookie.value != "planted"  # a fresh, empty session
 
-        logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
-        refusals = [r for r in logged if r["message"].startswith("refused a stored session")]
-        assert refusals
-        assert all(r["level"] == "WARNING" for r in refusals)
-        assert all("127.0.0.1" not in json.dumps(r) for r in logged)  # the test client's IP
-    finally:
-        with app.app_context():
-            db.drop_all()
-        redis.Redis.from_url(redis_server.url).flushdb()
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    refusals = [r for r in logged if r["message"].startswith("refused a stored session")]
+    assert refusals
+    assert all(r["level"] == "WARNING" for r in refusals)
+    assert all("127.0.0.1" not in json.dumps(r) for r in logged)  # the test client's IP
 
 
 # --- opened lazily: a redirect never touches the session -----------------------------------
@@ -212,64 +190,44 @@ def _data_commands(store: redis.Redis) -> dict[str, int]:
 
 
 def test_a_redirect_with_a_logged_in_session_cookie_costs_no_redis_command(
-    tmp_path: Path, database_config: dict[str, Any]
+    private_redis: RedisServer, make_app: AppFactory
 ) -> None:
     """The session is neither read nor refreshed, no cookie is set, and the login holds.
 
     Flask-Login's after-request hook reads the session on every response; without
     :class:`LazySessionLoginManager` this redirect would cost a GET and a SET.
     """
-    own_redis = RedisServer(tmp_path)
-    own_redis.start()
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "REDIS_URL": own_redis.url,
-            "REPLICA_NAME": "replica-1",
-            **database_config,
-        }
-    )
-    try:
-        with app.app_context():
-            db.create_all()
-        web = WebHelper(app)
-        user_id = web.create_user("lazy@example.com")
-        with app.app_context():
-            owner = db.session.get(User, user_id)
-            assert owner is not None
-            slug = create_link(owner, url="https://example.com/lazy").slug
-        client = app.test_client()
-        web.log_in(client, "lazy@example.com")
-        assert client.get("/dashboard").status_code == 200
-        cookie = client.get_cookie("linkfleet_session")
-        assert cookie is not None
-        assert client.get(f"/{slug}").status_code == 302
-        quiesce_link_cache(app)  # the creation's delayed invalidation would evict it later
-        assert client.get(f"/{slug}").status_code == 302  # in L1 from now on
+    app = make_app(REPLICA_NAME="replica-1", REDIS_URL=private_redis.url)
+    web = WebHelper(app)
+    user_id = web.create_user("lazy@example.com")
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        assert owner is not None
+        slug = create_link(owner, url="https://example.com/lazy").slug
+    client = app.test_client()
+    web.log_in(client, "lazy@example.com")
+    assert client.get("/dashboard").status_code == 200
+    cookie = client.get_cookie("linkfleet_session")
+    assert cookie is not None
+    assert client.get(f"/{slug}").status_code == 302
+    quiesce_link_cache(app)  # the creation's delayed invalidation would evict it later
+    assert client.get(f"/{slug}").status_code == 302  # in L1 from now on
 
-        store = redis.Redis.from_url(own_redis.url)
-        store.config_resetstat()
-        for _ in range(5):
-            response = client.get(f"/{slug}")
-            assert response.status_code == 302
-            assert response.headers["Location"] == "https://example.com/lazy"
-            assert "Set-Cookie" not in response.headers
-            assert "Cookie" not in response.headers.get("Vary", "")
-        assert _data_commands(store) == {}
+    store = redis.Redis.from_url(private_redis.url)
+    store.config_resetstat()
+    for _ in range(5):
+        response = client.get(f"/{slug}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == "https://example.com/lazy"
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" not in response.headers.get("Vary", "")
+    assert _data_commands(store) == {}
 
-        still = client.get("/dashboard")  # the session loads when a page needs it
-        assert still.status_code == 200
-        assert slug in still.get_data(as_text=True)  # logged in: the owner's link list
-        assert _data_commands(store).get("get") == 1
-        store.close()
-    finally:
-        app.shutdown()
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
-        own_redis.stop()
+    still = client.get("/dashboard")  # the session loads when a page needs it
+    assert still.status_code == 200
+    assert slug in still.get_data(as_text=True)  # logged in: the owner's link list
+    assert _data_commands(store).get("get") == 1
+    store.close()
 
 
 def test_the_remember_cookie_hook_still_runs_when_the_session_is_touched(

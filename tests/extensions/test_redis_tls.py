@@ -3,66 +3,45 @@ listener) work against a TLS-only, password-protected ``redis-server``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 import redis
 
-from service import create_app
 from service.accounts.models import User
 from service.extensions import db
 from service.links.cache import link_cache
 from service.links.services import create_link
+from tests.fixtures.app import AppFactory
 from tests.fixtures.services import RedisServer, wait_until
 from tests.fixtures.users import WebHelper
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_app_runs_on_a_tls_redis(tmp_path: Path, database_config: dict[str, Any]) -> None:
-    server = RedisServer(tmp_path, tls=True)
-    server.start()
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "REDIS_URL": server.url,
-            "REPLICA_NAME": "replica-1",
-            **database_config,
-        }
-    )
-    try:
-        plain = redis.Redis(host="127.0.0.1", port=server.port, password=server.password)
-        with pytest.raises(redis.ConnectionError):
-            plain.ping()  # the port speaks TLS only: the checks below really went over TLS
-        plain.close()
+@pytest.mark.parametrize("private_redis", ["tls"], indirect=True)
+def test_the_app_runs_on_a_tls_redis(private_redis: RedisServer, make_app: AppFactory) -> None:
+    server = private_redis
+    app = make_app(REPLICA_NAME="replica-1", REDIS_URL=server.url)
+    plain = redis.Redis(host="127.0.0.1", port=server.port, password=server.password)
+    with pytest.raises(redis.ConnectionError):
+        plain.ping()  # the port speaks TLS only: the checks below really went over TLS
+    plain.close()
 
-        with app.app_context():
-            db.create_all()
-        web = WebHelper(app)
-        user_id = web.create_user("tls@example.com")
-        with app.app_context():
-            owner = db.session.get(User, user_id)
-            assert owner is not None
-            slug = create_link(owner, url="https://example.com/tls").slug
-        client = app.test_client()
-        web.log_in(client, "tls@example.com")  # session and login rate limit in Redis
-        assert client.get("/dashboard").status_code == 200
-        assert client.get(f"/{slug}").headers["Location"] == "https://example.com/tls"
-        assert client.get("/readyz").status_code == 200
-        # The link cache's invalidation listener (pub/sub) subscribed over TLS too.
-        wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
+    web = WebHelper(app)
+    user_id = web.create_user("tls@example.com")
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        assert owner is not None
+        slug = create_link(owner, url="https://example.com/tls").slug
+    client = app.test_client()
+    web.log_in(client, "tls@example.com")  # session and login rate limit in Redis
+    assert client.get("/dashboard").status_code == 200
+    assert client.get(f"/{slug}").headers["Location"] == "https://example.com/tls"
+    assert client.get("/readyz").status_code == 200
+    # The link cache's invalidation listener (pub/sub) subscribed over TLS too.
+    wait_until(lambda: link_cache.listening(app), 5, "the invalidation listener subscribed")
 
-        store = redis.Redis.from_url(server.url)
-        keys = {key.decode() for key in store.scan_iter()}
-        assert any(key.startswith("linkfleet:session:") for key in keys), keys
-        assert any(key.startswith("LIMITS:") for key in keys), keys  # Flask-Limiter
-        store.close()
-    finally:
-        app.shutdown()
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
-        server.stop()
+    store = redis.Redis.from_url(server.url)
+    keys = {key.decode() for key in store.scan_iter()}
+    assert any(key.startswith("linkfleet:session:") for key in keys), keys
+    assert any(key.startswith("LIMITS:") for key in keys), keys  # Flask-Limiter
+    store.close()
