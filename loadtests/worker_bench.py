@@ -19,9 +19,6 @@ import argparse
 import itertools
 import json
 import random
-import secrets
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +35,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtests.capacity import RedisCapacity, free_port, redis_capacity, redis_counters
+from loadtests.capacity import RedisCapacity, redis_capacity, redis_counters
 from service import create_app
 from service.analytics.models import HourlyVisits
 from service.analytics.worker import Worker, WorkerSettings, redis_for_worker
@@ -46,6 +43,7 @@ from service.config import normalise_database_url
 from service.extensions import db
 from service.extensions.types import utcnow
 from service.models import Link, User
+from tests.fixtures.services import RedisServer
 
 REFERRERS = ["", "google.com", "news.ycombinator.com", "t.co", "facebook.com", "reddit.com"] + [
     f"blog{n}.example" for n in range(14)
@@ -63,44 +61,13 @@ COUNTRIES = ["", "US", "DE", "FR", "GB", "IN", "BR", "JP"]
 
 @contextmanager
 def private_redis(workdir: Path) -> Iterator[str]:
-    """A throwaway ``redis-server``, password-protected like every Redis LinkFleet runs on."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed")
-    port = free_port()
-    password = secrets.token_hex(24)  # never starts with "--" on a command line
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--requirepass",
-            password,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://:{password}@127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
+    """A throwaway ``redis-server``, password-protected: the test suite's, started here."""
+    server = RedisServer(workdir)
+    server.start()
     try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield url
+        yield server.url
     finally:
-        client.close()
-        process.terminate()
-        process.wait(10)
+        server.stop()
 
 
 @contextmanager
