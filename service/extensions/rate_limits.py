@@ -23,6 +23,8 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from limits import parse
 
+from .redis_client import RedisClient
+
 #: Prefix of the failure counters (``linkfleet:failures:<budget>:<client key>``).
 FAILURE_PREFIX = "linkfleet:failures:"
 
@@ -52,11 +54,16 @@ client_ip_key = client_key
 
 
 def init_rate_limits(limiter: Limiter, app: Flask) -> None:
-    """Point Flask-Limiter at the app's Redis unless a storage was configured explicitly.
+    """Point Flask-Limiter at the app's Redis client unless a storage was configured
+    explicitly: the limits share its connection pool (timeouts, TLS and size from the one
+    Redis factory) instead of opening a pool of their own without a timeout.
 
     Config keys read: ``REDIS_URL``, ``RATELIMIT_*`` (Flask-Limiter's own).
     """
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    if "RATELIMIT_STORAGE_URI" not in app.config:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+        pool = RedisClient.for_app(app).connection_pool
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"connection_pool": pool})
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "linkfleet:ratelimit")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
