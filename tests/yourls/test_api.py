@@ -18,6 +18,7 @@ from service.analytics.models import HourlyVisits
 from service.api.keys import find_active_key, revoke
 from service.extensions import db
 from service.links.models import Link
+from service.yourls import actions
 from service.yourls.auth import signature_token
 from tests.fixtures.accounts import Account, AccountFactory
 from tests.fixtures.app import AppFactory
@@ -97,6 +98,10 @@ def test_a_taken_or_reserved_keyword_is_error_keyword_400(
             "errorCode": "400",
             "statusCode": "400",
         }
+    too_long = yourls.call(action="shorturl", url="https://e.com/new", keyword="k" * 65)
+    assert body(too_long)["message"].endswith(
+        "is not a valid keyword: use 1 to 64 of A-Z a-z 0-9 - _"
+    )
     bad = yourls.call(action="shorturl", url="https://e.com/new", keyword="no spaces!")
     assert bad.status_code == 400
     assert body(bad)["code"] == "error:keyword"
@@ -158,6 +163,26 @@ def test_a_url_of_this_service_is_error_noloop(yourls: YourlsClient) -> None:
     assert body(response)["message"] == "URL is a short URL"
 
 
+def test_body_fields_win_over_the_query_string(yourls: YourlsClient, alice: Account) -> None:
+    response = yourls.client.post(
+        API + "?format=xml&keyword=from-query&url=https://e.com/query",
+        data={"action": "shorturl", "signature": alice.key, "format": "json",
+              "keyword": "from-body", "url": "https://e.com/body"},
+    )  # fmt: skip
+    assert body(response)["url"]["keyword"] == "from-body"
+    assert body(response)["url"]["url"] == "https://e.com/body"
+
+
+def test_an_administrator_sees_every_link(
+    yourls: YourlsClient, make_account: AccountFactory
+) -> None:
+    yourls.call(action="shorturl", url="https://e.com/alices", keyword="alices")
+    admin = make_account("admin@example.com", admin=True)
+    seen = yourls.call(action="expand", shorturl="alices", signature=admin.key)
+    assert body(seen)["longurl"] == "https://e.com/alices"
+    assert body(yourls.call(action="db-stats", signature=admin.key))["db-stats"]["total_links"] == 1
+
+
 def test_a_read_key_cannot_shorten_but_can_read(yourls: YourlsClient, alice: Account) -> None:
     response = yourls.call(action="shorturl", url="https://e.com/r", signature=alice.read_key)
     assert response.status_code == 403
@@ -179,7 +204,7 @@ def test_a_title_is_made_one_line_and_cut_to_the_limit(yourls: YourlsClient, app
     link = _stored(app, "titled")
     assert link is not None
     assert link.title.startswith("Line one line two x")
-    assert len(link.title) <= 500
+    assert len(link.title) == 200
 
 
 # -- expand and url-stats ------------------------------------------------------------------
@@ -286,7 +311,9 @@ def test_stats_by_filter(yourls: YourlsClient, filter_: str, expected: list[str]
 
 
 @pytest.mark.usefixtures("three_links")
-def test_stats_limit_start_and_random(yourls: YourlsClient, make_account: AccountFactory) -> None:
+def test_stats_limit_start_and_random(
+    yourls: YourlsClient, make_account: AccountFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert _slugs(body(yourls.call(action="stats", filter="top", limit="2"))) == ["a", "c"]
     assert _slugs(body(yourls.call(action="stats", filter="top", limit="2", start="1"))) == [
         "c",
@@ -307,6 +334,8 @@ def test_stats_limit_start_and_random(yourls: YourlsClient, make_account: Accoun
     theirs = body(yourls.call(action="stats", limit="10", signature=bob.key))
     assert "links" not in theirs
     assert theirs["stats"] == {"total_links": 0, "total_clicks": 0}
+    monkeypatch.setattr(actions, "MAX_STATS_LIMIT", 2)
+    assert len(_slugs(body(yourls.call(action="stats", limit="1000000")))) == 2
     simple = yourls.call(action="stats", limit="1", format="simple")
     assert simple.get_data(as_text=True) == "Need either XML or JSON format for stats"
 
@@ -364,6 +393,8 @@ def test_no_or_wrong_credentials_are_403_as_yourls_says_it(
         assert body(response) == {"message": message, "errorCode": "403", "callback": ""}
     unauthenticated_unknown = client.get(API, query_string={"action": "nope", "format": "json"})
     assert unauthenticated_unknown.status_code == 403
+    simple = client.get(API, query_string={"action": "version", "format": "simple"})
+    assert (simple.status_code, simple.get_data(as_text=True)) == (403, "Please log in")
 
 
 def test_revoked_keys_fail(client: FlaskClient, app: Flask, alice: Account) -> None:
@@ -419,20 +450,73 @@ def test_signed_timestamps(
             },
         )
         assert response.status_code == 200, (moment, response.get_data(as_text=True))
-    for moment, used_hash in ((now - 43200, algorithm), (now, "crc32"), (now, "sha3_256")):
+    refused = [
+        (now - 43260, algorithm, algorithm),  # expired
+        (now + 43260, algorithm, algorithm),  # too far ahead
+        (now, "md5", "crc32"),  # a hash YOURLS knows but we do not take
+        (now, "md5", "sha3_256"),
+        (now, "sha1" if algorithm == "md5" else "md5", algorithm),  # signed with another hash
+    ]
+    for moment, signed_with, hash_name in refused:
         stale = client.get(
             API,
             query_string={
                 "action": "db-stats",
                 "format": "json",
                 "timestamp": str(moment),
-                "signature": _signed(token, algorithm if used_hash == "crc32" else "md5", moment,
-                                     token_first=False),
-                "hash": used_hash,
+                "signature": _signed(token, signed_with, moment, token_first=False),
+                "hash": hash_name,
             },
-        )  # fmt: skip
-        assert stale.status_code == 403
+        )
+        assert stale.status_code == 403, (moment - now, signed_with, hash_name)
         assert body(stale)["message"] == "Please log in"
+
+
+def test_the_nonce_life_and_the_secret_key_shape_timestamp_signatures(
+    make_app: AppFactory, make_account: AccountFactory
+) -> None:
+    app = make_app(YOURLS_NONCE_LIFE=60)
+    alice = make_account("alice@example.com")
+    with app.app_context():
+        key = find_active_key(alice.key)
+        assert key is not None
+        token = signature_token(key)
+    other = make_app(SECRET_KEY="another secret")
+    with other.app_context():
+        other_key = find_active_key(alice.key)
+        assert other_key is not None
+        assert signature_token(other_key) != token
+    client = app.test_client()
+    for age, status in ((30, 200), (120, 403)):
+        moment = int(time.time()) - age
+        response = client.get(
+            API,
+            query_string={
+                "action": "version",
+                "timestamp": str(moment),
+                "signature": _signed(token, "md5", moment, token_first=False),
+            },
+        )
+        assert response.status_code == status
+
+
+def test_a_password_login_has_write_budgets_of_its_own(
+    make_app: AppFactory, make_account: AccountFactory
+) -> None:
+    app = make_app(API_WRITE_RATE_LIMIT="1 per minute")
+    alice = make_account("alice@example.com")
+    WebHelper(app).create_user("carol@example.com", "a long enough password")
+    client = app.test_client()
+    login = {"username": "carol@example.com", "password": "a long enough password"}
+    statuses = [
+        client.get(
+            API, query_string={"action": "shorturl", "url": f"https://e.com/{n}", **login}
+        ).status_code
+        for n in range(2)
+    ]
+    assert statuses == [200, 429]
+    keyed = YourlsClient(client, alice).call(action="shorturl", url="https://e.com/keyed")
+    assert keyed.status_code == 200
 
 
 def test_a_timestamp_signature_keeps_the_keys_scope(
