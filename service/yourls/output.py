@@ -10,11 +10,11 @@ answer is YOURLS 1.10's 400 ``Invalid callback parameter``: never script from th
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from xml.sax.saxutils import escape
 
 from flask import Response, current_app
 
@@ -44,7 +44,7 @@ def _xml_items(items: Mapping[str, Any]) -> str:
         if isinstance(value, Mapping):
             parts.append(f"<{name}>{_xml_items(value)}</{name}>")
         else:
-            text = escape(_scalar(value))
+            text = html.escape(_scalar(value), quote=False)
             parts.append(f"<{name}>{text}</{name}>" if text else f"<{name}/>")
     return "".join(parts)
 
