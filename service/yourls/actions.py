@@ -144,9 +144,14 @@ def _add_new_link(caller: Caller, raw_url: str, keyword: str, raw_title: str) ->
     title = _CONTROL_OR_SPACE.sub(" ", raw_title).strip()[: fields.MAX_TITLE_LENGTH]
     try:
         link = create_link(caller.user, url=url, slug=keyword or None, title=title)
-    except (SlugTaken, ValidationError):
+    except SlugTaken:  # taken between the check and the commit: another replica won
         db.session.rollback()
         return _keyword_taken(keyword)
+    except ValidationError as error:  # the URL and the keyword were checked above
+        db.session.rollback()
+        if "slug" in error.errors:
+            return _keyword_taken(keyword)
+        return _failure("error:nourl", "Missing or malformed URL")
     return {
         "status": "success",
         "code": "",
