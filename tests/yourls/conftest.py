@@ -38,5 +38,12 @@ def body(response: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Room for the failed logins these tests make on purpose; the test of the budget sets
+    its own limit."""
+    return {"API_AUTH_FAILURE_LIMIT": "1000 per minute"}
+
+
+@pytest.fixture
 def yourls(client: FlaskClient, alice: Account) -> YourlsClient:
     return YourlsClient(client, alice)
