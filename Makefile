@@ -6,6 +6,8 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
+# A YOURLS client of the e2e tests whose pins clash with ours (see pyproject.toml's dev list).
+PYOURLS3  := pyourls3==1.0.1
 LINKFLEET := $(BIN)/linkfleet
 # Empty means "2 for a new fleet, keep the count of a running one".
 REPLICAS  ?=
@@ -28,6 +30,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(PYOURLS3)'
 	@touch $@
 
 venv: $(STAMP) ## Create .venv and install the Python packages

@@ -51,6 +51,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .links import bp as redirect_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
+    from .yourls import bp as yourls_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(pages_bp)
@@ -58,6 +59,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(analytics_bp)
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
+    app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 
 
@@ -74,7 +76,9 @@ def register_commands(app: LinkFleet) -> None:
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli
+    from .yourls.commands import yourls_cli
 
     app.cli.add_command(user_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(apikey_cli)
+    app.cli.add_command(yourls_cli)

@@ -62,7 +62,7 @@ def authenticate(scope: str) -> ApiKey:
             "Use the Bearer scheme: Authorization: Bearer <key>.",
             headers={"WWW-Authenticate": _challenge("invalid_request", "Bearer token expected")},
         )
-    budget = _failure_budget()
+    budget = failure_budget()
     who = client_key()
     wait = budget.retry_after(link_cache.redis, who)
     if wait:
@@ -91,8 +91,9 @@ def authenticate(scope: str) -> ApiKey:
     return key
 
 
-def _failure_budget() -> FailureBudget:
-    """The app's budget of unknown keys (made on first use from ``API_AUTH_FAILURE_LIMIT``)."""
+def failure_budget() -> FailureBudget:
+    """The app's budget of failed authentications per client (made on first use from
+    ``API_AUTH_FAILURE_LIMIT``); the YOURLS surface spends from the same one."""
     extensions = current_app.extensions
     budget: FailureBudget | None = extensions.get(_BUDGET)
     if budget is None:

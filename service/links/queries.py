@@ -225,6 +225,36 @@ def listing(
     return LinkPage(_rows(pairs), total, number, per_page)
 
 
+#: Orders of :func:`ranked`: by click total (most, fewest), newest first, or at random.
+RANKINGS: dict[str, tuple[Any, ...]] = {
+    "top": (_clicks_of(Link.id).desc(), Link.id.desc()),
+    "bottom": (_clicks_of(Link.id).asc(), Link.id.asc()),
+    "last": (Link.created_at.desc(), Link.id.desc()),
+    "rand": (func.random(),),
+}
+
+
+def ranked(user: User, ranking: str, *, limit: int, offset: int = 0) -> list[LinkRow]:
+    """``limit`` of the links ``user`` may see in a :data:`RANKINGS` order, from ``offset``,
+    with click totals (YOURLS' ``stats`` action), read from a replica when there is one."""
+    statement = visible_links(user).order_by(*RANKINGS[ranking]).limit(limit).offset(max(offset, 0))
+    return _rows(run_read(lambda session: _with_clicks(session, statement)))
+
+
+def totals(user: User) -> tuple[int, int]:
+    """How many links ``user`` may see and their clicks in all, from a replica."""
+    link_ids = visible_links(user).with_only_columns(Link.id).order_by(None).scalar_subquery()
+    links = select(func.count()).select_from(visible_links(user).order_by(None).subquery())
+    clicks = select(func.coalesce(func.sum(HourlyVisits.visits), 0)).where(
+        HourlyVisits.link_id.in_(link_ids)
+    )
+
+    def read(session: Session) -> tuple[int, int]:
+        return int(session.scalar(links) or 0), int(session.scalar(clicks) or 0)
+
+    return run_read(read)
+
+
 def tag_names(user: User) -> list[str]:
     """Names of the tags on the links ``user`` may see (a filter menu), from a replica."""
     link_ids = visible_links(user).with_only_columns(Link.id).order_by(None).scalar_subquery()
@@ -281,6 +311,7 @@ def etag_of(link: Link) -> str:
 
 
 __all__ = [
+    "RANKINGS",
     "SORTS",
     "LinkFilter",
     "LinkPage",
@@ -290,7 +321,9 @@ __all__ = [
     "filtered",
     "limit_counters",
     "listing",
+    "ranked",
     "row_of",
     "short_url",
     "tag_names",
+    "totals",
 ]

@@ -226,7 +226,9 @@ def test_api_keys_exist_nowhere_but_in_the_one_response(
 
 # -- CSRF on every form --------------------------------------------------------------------
 
-#: Every HTML form endpoint (POST outside the bearer-authenticated API).
+#: Every HTML form endpoint (POST outside the bearer-authenticated API and the YOURLS API,
+#: which authenticate by what the request carries, never by the session cookie).
+SIGNED_APIS = ("/api/v1/", "/yourls-api.php")
 FORM_ENDPOINTS = {
     "accounts.signup",
     "accounts.login",
@@ -256,7 +258,7 @@ def test_every_form_refuses_a_post_without_its_csrf_token(
     values = {"slug": "keep", "key_id": key_id}
     found = set()
     for rule in app.url_map.iter_rules():
-        if "POST" not in (rule.methods or ()) or rule.rule.startswith("/api/v1/"):
+        if "POST" not in (rule.methods or ()) or rule.rule.startswith(SIGNED_APIS):
             continue
         found.add(rule.endpoint)
         args = {name: values[name] for name in rule.arguments}
@@ -299,6 +301,22 @@ def test_the_api_ignores_the_session_cookie(
     login(web, client, "cookie-api@example.com")
     response = client.post("/api/v1/links", json={"url": "https://evil.example/"})
     assert response.status_code == 401
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Link.id))) == 0
+
+
+def test_the_yourls_api_ignores_the_session_cookie(
+    client: FlaskClient, web: WebHelper, app: Flask
+) -> None:
+    """The same for ``/yourls-api.php``: without a signature or a password in the request,
+    a logged-in browser's cross-site POST is YOURLS' 403 and creates nothing."""
+    web.create_user("cookie-yourls@example.com")
+    login(web, client, "cookie-yourls@example.com")
+    response = client.post(
+        "/yourls-api.php",
+        data={"action": "shorturl", "url": "https://evil.example/", "format": "json"},
+    )
+    assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(db.func.count(Link.id))) == 0
 
