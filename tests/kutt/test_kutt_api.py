@@ -411,3 +411,19 @@ def test_a_link_made_through_kutt_is_a_link_of_api_v1(kutt: KuttClient, api: Api
     listed = kutt.request("GET", "/links").get_json()["data"]
     assert listed[0]["description"] == "Renamed"
     assert listed[0]["id"] == made["id"]
+
+
+def test_writes_spend_the_keys_budget_shared_with_api_v1(
+    make_app: AppFactory, make_account: AccountFactory
+) -> None:
+    app = make_app(API_WRITE_RATE_LIMIT="2 per minute")
+    account = make_account("limited@example.com")
+    client = app.test_client()
+    v1 = client.post("/api/v1/links", json={"url": "https://e.com/1"}, headers=account.auth)
+    assert v1.status_code == 201
+    kutt = KuttClient(client, account)
+    assert kutt.request("POST", "/links", json={"target": "https://e.com/2"}).status_code == 201
+    refused = kutt.request("POST", "/links", json={"target": "https://e.com/3"})
+    assert "Too many write requests for this API key" in error_of(refused, 429)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert kutt.request("GET", "/links").status_code == 200  # reads have their own budget
