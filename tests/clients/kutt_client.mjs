@@ -60,6 +60,7 @@ result.takenAddress = await outcome(() =>
 result.readOnlyCreate = await outcome(() => readOnly.links().create({ target }));
 result.readOnlyList = await outcome(() => readOnly.links().list());
 result.badKey = await outcome(() => client("not-a-key").links().list());
+result.domainCreate = await outcome(() => kutt.domains().create({ address: "own.example" }));
 result.remove = await outcome(() => links.remove(created.id));
 result.removedAgain = await outcome(() => links.remove(created.id));
 result.statsOfRemoved = await outcome(() => links.stats(created.id));

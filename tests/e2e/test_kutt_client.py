@@ -116,6 +116,7 @@ def test_errors_reach_the_client_as_kutt_messages(run: dict[str, Any]) -> None:
     assert run["takenAddress"]["message"] == "Custom URL is already in use."
     assert run["readOnlyCreate"]["status"] == 403
     assert run["badKey"] == {"ok": False, "message": "Unauthorized.", "status": 401}
+    assert run["domainCreate"] == {"ok": False, "message": "Not found.", "status": 404}
 
 
 def test_remove(run: dict[str, Any], fleet: Fleet) -> None:
@@ -124,3 +125,26 @@ def test_remove(run: dict[str, Any], fleet: Fleet) -> None:
     assert run["statsOfRemoved"]["message"] == "Link could not be found."
     gone = requests.get(f"{fleet.url}/kutt-{run['suffix']}-changed", timeout=10)
     assert gone.status_code == 404
+
+
+def test_the_example_of_docs_kutt_md_runs_as_written(
+    run: dict[str, Any], fleet: Fleet, tmp_path: Path
+) -> None:
+    """docs/KUTT.md's JavaScript example, with only the address of this fleet put in."""
+    text = (CLIENTS.parents[1] / "docs" / "KUTT.md").read_text()
+    example = text.split("```js\n", 1)[1].split("```", 1)[0]
+    assert "https://lnk.example/api/v2" in example
+    script = tmp_path / "example.mjs"
+    script.write_text(example.replace("https://lnk.example/api/v2", f"{fleet.url}/api/v2"))
+    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
+    completed = subprocess.run(
+        [_node(), str(script)],
+        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": run["key"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again

@@ -12,6 +12,7 @@ from flask import Flask
 from service.analytics.models import DailyDimension, HourlyVisits
 from service.extensions import db
 from service.links.models import Link
+from service.links.services import update_link
 from tests.fixtures.accounts import Account, AccountFactory, ApiClient
 from tests.fixtures.app import AppFactory
 from tests.kutt.conftest import KuttClient, error_of
@@ -188,19 +189,19 @@ def test_a_taken_custom_url_is_409(kutt: KuttClient, bob: Account) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "content_type", "status"),
+    ("data", "content_type", "status", "message"),
     [
-        (b'{"target": ', "application/json", 400),
-        (b"[1, 2]", "application/json", 400),
-        (b"target=https://example.com/", "text/plain", 400),
-        (b"x" * (65 * 1024), "application/json", 413),
+        (b'{"target": ', "application/json", 400, "The request body is not valid JSON."),
+        (b"[1, 2]", "application/json", 400, "Target is missing."),
+        (b"target=https://example.com/", "text/plain", 400, "Target is missing."),
+        (b"x" * (65 * 1024), "application/json", 413, "Request entity too large."),
     ],
 )
 def test_bodies_that_cannot_be_read_are_errors_not_crashes(
-    kutt: KuttClient, data: bytes, content_type: str, status: int
+    kutt: KuttClient, data: bytes, content_type: str, status: int, message: str
 ) -> None:
     response = kutt.request("POST", "/links", data=data, content_type=content_type)
-    assert error_of(response, status)
+    assert error_of(response, status) == message
 
 
 @pytest.mark.parametrize(
@@ -398,6 +399,8 @@ def test_users_tells_the_key_and_email(kutt: KuttClient) -> None:
 def test_paths_and_methods_kutt_does_not_have_answer_in_kutts_form(kutt: KuttClient) -> None:
     assert error_of(kutt.request("GET", "/domains"), 404) == "Not found."
     assert error_of(kutt.request("POST", "/auth/login"), 404) == "Not found."
+    protected = kutt.request("POST", f"/links/{uuid.uuid4()}/protected", json={"password": "x"})
+    assert error_of(protected, 404) == "Not found."
     wrong = kutt.request("PUT", "/links")
     assert error_of(wrong, 405) == "Method not allowed."
     assert wrong.headers["Allow"] == "GET, POST"
@@ -427,3 +430,35 @@ def test_writes_spend_the_keys_budget_shared_with_api_v1(
     assert "Too many write requests for this API key" in error_of(refused, 429)
     assert int(refused.headers["Retry-After"]) > 0
     assert kutt.request("GET", "/links").status_code == 200  # reads have their own budget
+
+
+def test_an_expiry_within_a_minute_of_the_current_one_is_no_change(kutt: KuttClient) -> None:
+    link = kutt.create(expire_in="1 day")
+    path = f"/links/{link['id']}"
+    assert error_of(kutt.request("PATCH", path, json={"expire_in": "1 day"}), 400) == (
+        "Should at least update one field."
+    )
+    longer = kutt.request("PATCH", path, json={"expire_in": "2 days"}).get_json()
+    assert _moment(longer["expire_in"]) - _moment(link["expire_in"]) > timedelta(hours=23)
+
+
+def test_a_disabled_link_is_banned(kutt: KuttClient, app: Flask) -> None:
+    link = kutt.create(customurl="switched-off")
+    with app.app_context():
+        row = db.session.query(Link).filter_by(slug="switched-off").one()
+        update_link(row, disabled=True)
+    listed = kutt.request("GET", "/links").get_json()["data"]
+    assert [item["banned"] for item in listed if item["id"] == link["id"]] == [True]
+
+
+def test_an_administrators_key_reaches_every_link(
+    kutt: KuttClient, make_account: AccountFactory
+) -> None:
+    admin = make_account("boss@example.com", admin=True)
+    link = kutt.create()
+    changed = kutt.request(
+        "PATCH", f"/links/{link['id']}", key=admin.key, json={"description": "Seen by the admin"}
+    )
+    assert changed.get_json()["description"] == "Seen by the admin"
+    stats = kutt.request("GET", f"/links/{link['id']}/stats", key=admin.key)
+    assert stats.status_code == 200
