@@ -21,6 +21,9 @@ from datetime import datetime
 ID_LENGTH = 36
 _ID_BITS = 62
 _MAX_LINK_ID = 2**_ID_BITS - 1
+#: ``links.id`` is a 32-bit INTEGER: a larger id names no link, and PostgreSQL would refuse
+#: to compare it with the column rather than answer no row.
+_MAX_STORED_ID = 2**31 - 1
 _VERSION = 8
 _VARIANT = 0b10
 _UUID_TEXT = re.compile(
@@ -53,7 +56,7 @@ def link_id_of(text: str) -> int | None:
     if (value >> 76) & 0xF != _VERSION or (value >> 62) & 0b11 != _VARIANT:
         return None
     link_id = value & _MAX_LINK_ID
-    return link_id or None
+    return link_id if 0 < link_id <= _MAX_STORED_ID else None
 
 
 def names(text: str, link_id: int, created_at: datetime) -> bool:

@@ -188,7 +188,8 @@ def list_window() -> tuple[int, int]:
     limit = query_integer("limit", DEFAULT_LIMIT)
     if limit < 1:
         limit = DEFAULT_LIMIT
-    if len(request.args.getlist("search")) > 1:
-        raise bad("search query is not valid.")
+    searches = request.args.getlist("search")
+    if len(searches) > 1 or (searches and CONTROL_CHARACTERS.search(searches[0])):
+        raise bad("search query is not valid.")  # PostgreSQL cannot even compare NUL
     skip = query_integer("skip", 0)
     return min(limit, MAX_LIMIT), min(max(skip, 0), MAX_SKIP)

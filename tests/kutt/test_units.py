@@ -41,6 +41,11 @@ def test_what_cannot_be_our_id_names_no_link(text: str) -> None:
     assert link_id_of(text) is None
 
 
+def test_an_id_beyond_the_links_column_names_no_link() -> None:
+    assert link_id_of(public_id(2**31 - 1, CREATED)) == 2**31 - 1
+    assert link_id_of(public_id(2**31, CREATED)) is None
+
+
 @pytest.mark.parametrize(
     ("text", "milliseconds"),
     [
