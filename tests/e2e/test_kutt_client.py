@@ -19,6 +19,8 @@ import requests
 
 from tests.e2e.conftest import LINKFLEET, Fleet
 
+pytestmark = pytest.mark.e2e
+
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 SCRIPT = CLIENTS / "kutt_client.mjs"
 EMAIL = "kutt-client@example.com"

@@ -18,6 +18,8 @@ from tests.fixtures.accounts import Account, AccountFactory, ApiClient
 from tests.fixtures.app import AppFactory
 from tests.kutt.conftest import KuttClient, error_of
 
+pytestmark = pytest.mark.integration
+
 LINK_KEYS = {
     "address", "banned", "created_at", "description", "domain", "expire_in", "id", "link",
     "password", "target", "updated_at", "visit_count",
