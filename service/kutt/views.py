@@ -24,7 +24,7 @@ from ..links import queries
 from ..links.models import Link
 from ..links.services import create_link, delete_link, update_link, visible_links
 from . import bp, inputs
-from .errors import CUSTOM_URL_TAKEN, KuttError, error_response, register_error_handlers
+from .errors import KuttError, error_response, register_error_handlers
 from .ids import link_id_of, names
 from .shapes import link_json, stats_json
 
@@ -120,9 +120,7 @@ def create() -> Response:
         ).first()
         if same is not None:
             return _link_response(same)
-    if slug is not None and db.session.scalar(select(Link.id).where(Link.slug == slug)):
-        raise KuttError(409, CUSTOM_URL_TAKEN)
-    link = create_link(
+    link = create_link(  # a taken short name is the service's SlugTaken: 409
         user, url=target, slug=slug, title=title, expires_at=expires_at, password=password
     )
     return _link_response(link, 201)
@@ -165,9 +163,7 @@ def edit(public_id: str) -> Response:
     changes = _changes(link, inputs.body())
     if not changes:
         raise inputs.bad("Should at least update one field.")
-    if "slug" in changes and db.session.scalar(select(Link.id).where(Link.slug == changes["slug"])):
-        raise KuttError(409, CUSTOM_URL_TAKEN)
-    return _link_response(update_link(link, **changes))
+    return _link_response(update_link(link, **changes))  # a taken address: SlugTaken, 409
 
 
 @bp.route("/links/<public_id>", methods=["DELETE"])
