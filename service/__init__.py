@@ -48,6 +48,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .analytics import bp as analytics_bp
     from .api import init_api
     from .dashboard import bp as dashboard_bp
+    from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
@@ -60,6 +61,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(analytics_bp)
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
     app.register_blueprint(yourls_bp)  # /yourls-api.php
+    app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 
 

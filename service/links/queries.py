@@ -71,6 +71,8 @@ class LinkFilter:
     tag: str = ""
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: Only this user's links, even for an admin who may see all (Kutt's list without ``all``).
+    owner_id: int | None = None
 
 
 @dataclass
@@ -149,6 +151,8 @@ def filtered(statement: Select[Any], criteria: LinkFilter) -> Select[Any]:
         statement = statement.where(Link.created_at >= criteria.created_after)
     if criteria.created_before is not None:
         statement = statement.where(Link.created_at < criteria.created_before)
+    if criteria.owner_id is not None:
+        statement = statement.where(Link.owner_id == criteria.owner_id)
     return statement
 
 
@@ -201,10 +205,12 @@ def listing(
     page: int = 1,
     per_page: int = 20,
     last_page_if_past: bool = False,
+    offset: int | None = None,
 ) -> LinkPage:
     """One page of the links ``user`` may see, ``criteria`` applied, in ``sort`` order, with
     click totals and visit-limit counters, read from a replica when there is one.
-    ``last_page_if_past``: a page past the end shows the last page instead of nothing."""
+    ``last_page_if_past``: a page past the end shows the last page instead of nothing.
+    ``offset``: rows to skip instead of whole pages (APIs that page by ``skip``)."""
     visible = visible_links(user)
     statement = filtered(visible, criteria or LinkFilter())
     ordered = statement.order_by(*SORTS.get(sort, SORTS["newest"])[1])
@@ -218,7 +224,8 @@ def listing(
         number = page
         if last_page_if_past and total and (number - 1) * per_page >= total:
             number = ceil(total / per_page)
-        window = ordered.limit(per_page).offset((number - 1) * per_page)
+        skipped = (number - 1) * per_page if offset is None else offset
+        window = ordered.limit(per_page).offset(skipped)
         return total or 0, number, _with_clicks(session, window)
 
     total, number, pairs = run_read(read)

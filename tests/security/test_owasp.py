@@ -25,6 +25,7 @@ from service.accounts.models import User
 from service.api.keys import create_api_key
 from service.api.models import ApiKey
 from service.extensions import db
+from service.kutt.ids import public_id
 from service.links.models import Link
 from service.links.services import create_link
 from tests.fixtures.replicas import ReplicaFactory
@@ -226,9 +227,9 @@ def test_api_keys_exist_nowhere_but_in_the_one_response(
 
 # -- CSRF on every form --------------------------------------------------------------------
 
-#: Every HTML form endpoint (POST outside the bearer-authenticated API and the YOURLS API,
-#: which authenticate by what the request carries, never by the session cookie).
-SIGNED_APIS = ("/api/v1/", "/yourls-api.php")
+#: Every HTML form endpoint (POST outside the APIs that authenticate by what the request
+#: carries, a key in a header or a YOURLS signature, never by the session cookie).
+SIGNED_APIS = ("/api/v1/", "/api/v2/", "/yourls-api.php")
 FORM_ENDPOINTS = {
     "accounts.signup",
     "accounts.login",
@@ -301,6 +302,8 @@ def test_the_api_ignores_the_session_cookie(
     login(web, client, "cookie-api@example.com")
     response = client.post("/api/v1/links", json={"url": "https://evil.example/"})
     assert response.status_code == 401
+    kutt = client.post("/api/v2/links", data={"target": "https://evil.example/"})
+    assert kutt.status_code == 401
     with app.app_context():
         assert db.session.scalar(select(db.func.count(Link.id))) == 0
 
@@ -335,14 +338,15 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
     bob_id = web.create_user("bob@example.com")
     with app.app_context():
         alice = db.session.get(User, alice_id)
-        create_link(alice, url="https://example.org/alice", slug="alices", title="private")
+        alices = create_link(alice, url="https://example.org/alice", slug="alices", title="private")
+        kutt_id = public_id(alices.id, alices.created_at)
         row, _ = create_api_key(alice_id, "alice's", "write")
         alice_key_id = row.id
         _, bob_key = create_api_key(bob_id, "bob's", "write")
     bob = app.test_client()
     login(web, bob, "bob@example.com")
     token = web.csrf(bob, "/dashboard/new")
-    values = {"slug": "alices", "key_id": alice_key_id}
+    values = {"slug": "alices", "key_id": alice_key_id, "public_id": kutt_id, "rest": "alices"}
     checked = set()
     for rule in app.url_map.iter_rules():
         if not rule.arguments or rule.endpoint in PUBLIC_OBJECT_ENDPOINTS:
@@ -353,7 +357,7 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
                 response = bob.open(
                     path,
                     method=method,
-                    headers={"Authorization": f"Bearer {bob_key}"},
+                    headers={"Authorization": f"Bearer {bob_key}", "X-API-Key": bob_key},
                     json={"title": "pwned", "url": "https://evil.example/"},
                 )
             else:
