@@ -703,7 +703,7 @@ def parse_args(
             cpus_per_replica=args.cpus,
             repeats=1,
             step_seconds=2,
-            measure_seconds=2,
+            measure_seconds=3,
             user_steps=[16],
             links=500,
             locust_processes=1,
