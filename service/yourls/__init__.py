@@ -4,7 +4,7 @@
 One blueprint, no state of its own: authentication (:mod:`.auth`), the actions over the
 links service and read side (:mod:`.actions`), the output formats (:mod:`.output`), the
 endpoint (:mod:`.views`) and ``linkfleet yourls token`` (:mod:`.commands`). What is
-supported and refused: docs/COMPAT.md.
+supported and refused: docs/YOURLS.md.
 
 Config keys (defaults set when the blueprint is registered): ``YOURLS_NONCE_LIFE`` (seconds
 a signed timestamp stays valid, 43200 as in YOURLS), ``YOURLS_UNIQUE_URLS`` (True: a URL

@@ -1,4 +1,4 @@
-"""docs/COMPAT.md's ShareX custom uploader, posted exactly as ShareX posts it."""
+"""docs/YOURLS.md's ShareX custom uploader, posted exactly as ShareX posts it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from flask.testing import FlaskClient
 
 from tests.fixtures.accounts import Account
 
-COMPAT = Path(__file__).resolve().parents[2] / "docs" / "COMPAT.md"
+COMPAT = Path(__file__).resolve().parents[2] / "docs" / "YOURLS.md"
 
 
 def _sharex_uploader() -> dict[str, object]:
     """The JSON block of the ShareX section."""
     section = COMPAT.read_text().split("### ShareX", 1)[1]
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
-    assert block, "docs/COMPAT.md lost its ShareX uploader"
+    assert block, "docs/YOURLS.md lost its ShareX uploader"
     return json.loads(block.group(1))  # type: ignore[no-any-return]
 
 
