@@ -3,7 +3,9 @@
 The whole server stack of a one-replica fleet (nginx, the replica, its Redis, the analytics
 worker) and the bare Flask app of :mod:`loadtests.baseline` (same gunicorn settings, behind
 its own nginx with our nginx.conf) are pinned to core 0; ``wrk`` runs on core 1. Series, run
-interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all alike:
+interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all alike
+(the cookieless and the logged-in redirect swap places every other round, and their ratio
+is reported per round too: one 10 s run moves by tens of percent here):
 
   bare          bare Flask ``GET /r`` (302) through nginx
   redirect      LinkFleet cached redirect through nginx, click capture on
@@ -336,8 +338,13 @@ def _measure(
             name: [] for name in series
         }
         runs["redirect_at_70pct"] = []
-        for _ in range(repeats):
-            for name, (url, sent_cookie, pid, pids) in series.items():
+        for round_number in range(repeats):
+            order = list(series)
+            if round_number % 2:  # the cookie pair in turn first and second: drift cancels
+                first, second = order.index("redirect"), order.index("logged_in")
+                order[first], order[second] = order[second], order[first]
+            for name in order:
+                url, sent_cookie, pid, pids = series[name]
                 runs[name].append(
                     _run(pid, pids, partial(wrk, url, seconds, connections, cookie=sent_cookie))
                 )
@@ -375,6 +382,10 @@ def _measure(
         "logged_in_vs_cookieless": round(
             measured["logged_in"].rps / measured["redirect"].rps, 3
         ),
+        "logged_in_vs_cookieless_rounds": [
+            round(a / b, 3)
+            for a, b in zip(measured["logged_in"].runs, measured["redirect"].runs, strict=True)
+        ],
         "logged_in_vs_cookieless_cpu": round(
             measured["redirect"].cpu_seconds_per_request
             / measured["logged_in"].cpu_seconds_per_request,

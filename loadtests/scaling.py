@@ -524,7 +524,8 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
         f"{hot['redirect_vs_bare_flask_cpu']:.3f}; per CPU-second of the whole server stack, "
         f"Redis and the analytics worker counting clicks included: "
         f"{hot['redirect_vs_bare_flask_stack_cpu']:.3f})",
-        f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (per CPU-second: "
+        f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (rounds: "
+        f"{_listed(hot.get('logged_in_vs_cookieless_rounds', []))}; per replica CPU-second: "
         f"{hot['logged_in_vs_cookieless_cpu']:.3f})",
         f"- tail: p99/p50 at saturation {tail['saturated_p99_over_p50']} (wrk, closed loop; "
         f"stack busy {tail.get('saturated_stack_cpu_busy', 0):.2f} of its core); at 70% of the "
