@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
     register_response_stamp(app)
     register_extensions(app)
     register_blueprints(app)
+    register_hook_scopes(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -63,6 +64,21 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
+
+
+#: The blueprints whose views log in and out (Flask-Login's remember-cookie hook runs there).
+LOGIN_BLUEPRINTS = ("accounts",)
+
+
+def register_hook_scopes(app: LinkFleet) -> None:
+    """CSRF, rate-limit and login hooks only on the blueprints with forms, limits and logins
+    (:mod:`.extensions.scoping`): the redirect's blueprint runs none of them."""
+    from .extensions import csrf, limiter, login_manager
+    from .extensions.scoping import scope_request_hooks
+
+    app.extensions["linkfleet.hook_scopes"] = scope_request_hooks(
+        app, csrf=csrf, limiter=limiter, login_manager=login_manager, logins=LOGIN_BLUEPRINTS
+    )
 
 
 def register_errorhandlers(app: LinkFleet) -> None:

@@ -243,7 +243,7 @@ FORM_ENDPOINTS = {
     "api_ui.keys",
     "api_ui.revoke_key",
     "api_ui.transfer",
-    "redirect.unlock",
+    "redirect.password.unlock",
 }
 
 
@@ -265,7 +265,7 @@ def test_every_form_refuses_a_post_without_its_csrf_token(
             continue
         found.add(rule.endpoint)
         args = {name: values[name] for name in rule.arguments}
-        if rule.endpoint == "redirect.unlock":
+        if rule.endpoint == "redirect.password.unlock":
             args["slug"] = "lockd"
         path = rule.build(args, append_unknown=False)[1]  # type: ignore[index]
         data: dict[str, Any] = {
@@ -329,7 +329,12 @@ def test_the_yourls_api_ignores_the_session_cookie(
 # -- IDOR on every object endpoint ---------------------------------------------------------------
 
 #: Object endpoints that are public on purpose (a short link is meant to be followed).
-PUBLIC_OBJECT_ENDPOINTS = {"redirect.follow", "redirect.unlock", "api_docs.asset", "static"}
+PUBLIC_OBJECT_ENDPOINTS = {
+    "redirect.follow",
+    "redirect.password.unlock",
+    "api_docs.asset",
+    "static",
+}
 
 
 def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHelper) -> None:
