@@ -68,6 +68,9 @@ def register_blueprints(app: LinkFleet) -> None:
 
 #: The blueprints whose views log in and out (Flask-Login's remember-cookie hook runs there).
 LOGIN_BLUEPRINTS = ("accounts",)
+#: Blueprints whose views apply rate limits inside, not as a view decorator (the YOURLS API
+#: picks the read or write budget by action): Flask-Limiter's headers hook runs there too.
+LIMITED_INSIDE_BLUEPRINTS = ("yourls",)
 
 
 def register_hook_scopes(app: LinkFleet) -> None:
@@ -77,7 +80,12 @@ def register_hook_scopes(app: LinkFleet) -> None:
     from .extensions.scoping import scope_request_hooks
 
     app.extensions["linkfleet.hook_scopes"] = scope_request_hooks(
-        app, csrf=csrf, limiter=limiter, login_manager=login_manager, logins=LOGIN_BLUEPRINTS
+        app,
+        csrf=csrf,
+        limiter=limiter,
+        login_manager=login_manager,
+        logins=LOGIN_BLUEPRINTS,
+        limited_inside=LIMITED_INSIDE_BLUEPRINTS,
     )
 
 

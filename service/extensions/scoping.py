@@ -10,9 +10,10 @@ the blueprints that need it:
 * CSRF: every blueprint with a route accepting one of ``WTF_CSRF_METHODS`` that is not
   exempt (the API authenticates by key). Derived from the routes, so a new form is protected
   without anyone remembering to; a route outside any blueprint keeps the hook app-wide.
-* Flask-Limiter: the blueprints of the views decorated with ``@limiter.limit``; a limited
-  view outside any blueprint, or a limiter without the registry read here, keeps the hooks
-  app-wide.
+* Flask-Limiter: the blueprints of the views decorated with ``@limiter.limit``, and those
+  named by ``limited_inside`` (their views call limited functions, as the YOURLS API does
+  per action); a limited view outside any blueprint, or a limiter without the registry read
+  here, keeps the hooks app-wide.
 * Flask-Login's remember-cookie hook: the blueprints named by ``logins`` (where
   ``login_user``/``logout_user`` are called).
 
@@ -80,6 +81,7 @@ def scope_request_hooks(
     limiter: Limiter,
     login_manager: LoginManager,
     logins: Iterable[str],
+    limited_inside: Iterable[str] = (),
 ) -> dict[str, list[str | None]]:
     """Move the three extensions' app-wide hooks onto the blueprints that need them (see the
     module docstring); returns where each went (the tests read it)."""
@@ -100,11 +102,12 @@ def scope_request_hooks(
 
     marked = getattr(limiter, "_marked_for_limiting", None)
     if marked is not None:
-        limited = {
+        limited: set[str | None] = {
             endpoint.rpartition(".")[0] or None
             for endpoint, view in app.view_functions.items()
             if get_qualified_name(view) in marked
         }
+        limited.update(limited_inside)
         wanted = _owner(limiter)
         after = _take(app.after_request_funcs, wanted)
         teardown = _take(app.teardown_request_funcs, wanted)

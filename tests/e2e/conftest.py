@@ -21,10 +21,21 @@ from service.fleet.spec import FleetSpec, port_in_use
 LINKFLEET = str(Path(sys.executable).parent / "linkfleet")
 
 
+#: Test fleets take their ports from here: below the benchmark's (30000 and up) and the
+#: kernel's ephemeral range (32768 and up), whose ports any outgoing connection or
+#: ``free_port()`` may take at any moment, even one a fleet set aside for a later replica.
+FLEET_PORTS = range(10000, 30000)
+#: Each xdist worker has a slice of its own, so that concurrent fleets never pick one block.
+PORT_SLICES = 8
+
+
 def free_port_block(size: int) -> int:
-    """The first port of ``size`` consecutive free ports, picked at random to avoid clashes."""
+    """The first port of ``size`` consecutive free ports, at random in this worker's slice."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    width = len(FLEET_PORTS) // PORT_SLICES
+    start = FLEET_PORTS.start + (worker % PORT_SLICES) * width
     for _ in range(200):
-        base = random.randint(20000, 45000)
+        base = random.randint(start, start + width - size)
         if not any(port_in_use(port) for port in range(base, base + size)):
             return base
     pytest.fail("no block of free ports found")

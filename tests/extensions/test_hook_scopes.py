@@ -41,8 +41,17 @@ def test_the_redirect_runs_no_csrf_limiter_or_login_hook(app: Flask) -> None:
 def test_the_hooks_sit_where_forms_limits_and_logins_are(app: Flask) -> None:
     assert app.extensions["linkfleet.hook_scopes"] == {
         "csrf": ["accounts", "api_ui", "dashboard", "redirect.password"],
-        # The API's per-key limits are @limiter.limit too (links, transfer).
-        "limiter": ["accounts", "dashboard", "links", "redirect.password", "transfer"],
+        # The API's per-key limits are @limiter.limit too (links, transfer, kutt); the YOURLS
+        # API limits each action inside its one view.
+        "limiter": [
+            "accounts",
+            "dashboard",
+            "kutt",
+            "links",
+            "redirect.password",
+            "transfer",
+            "yourls",
+        ],
         "login": ["accounts"],
     }
 

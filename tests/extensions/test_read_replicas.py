@@ -362,6 +362,9 @@ def test_read_sessions_refuse_writes_on_the_replica_and_on_the_primary(
     app, replica = replicated_app
     with app.app_context():
         add_link("guarded")
+        # Replayed on the standby first: before that its schema has no tables (no
+        # "read-only" error to see, only "relation does not exist").
+        wait_until(lambda: visible_on_replica("guarded"), 10, "the standby never replayed it")
         with read_session() as session, pytest.raises(InternalError, match="read-only"):
             session.execute(text("DELETE FROM links"))
         replica.stop()
