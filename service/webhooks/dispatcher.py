@@ -182,7 +182,7 @@ class Dispatcher:
         """Forget finished deliveries older than the retention; returns how many."""
         days = float(self.app.config["WEBHOOKS_LOG_RETENTION_DAYS"])
         cutoff = (now or utcnow()) - timedelta(days=days)
-        with db.engine.begin() as connection:
+        with self.app.app_context(), db.engine.begin() as connection:
             return int(
                 connection.execute(
                     delete(WebhookDelivery).where(
