@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import SelectMultipleField, StringField, SubmitField, widgets
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from ..accounts.auth import login_required
@@ -47,7 +48,7 @@ class CreateWebhookForm(FlaskForm):  # type: ignore[misc]
     )
     events = SelectMultipleField(
         "Events",
-        choices=[(name, EVENT_LABELS[name]) for name in EVENTS],
+        choices=[SelectChoice(name, EVENT_LABELS[name]) for name in EVENTS],
         widget=widgets.ListWidget(prefix_label=False),
         option_widget=widgets.CheckboxInput(),
         validators=[DataRequired("Choose at least one event.")],

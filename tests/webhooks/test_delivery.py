@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service.analytics.extension import DEFAULT_STREAM
 from service.extensions import db
 from service.extensions.types import utcnow
+from service.links.models import Link
 from service.webhooks.dispatcher import Dispatcher, backoff_seconds
 from service.webhooks.models import WebhookDelivery
 from service.webhooks.signing import SIGNATURE_HEADER, signature
@@ -210,12 +211,11 @@ def test_clicks_are_announced_in_batches_per_link(
 ) -> None:
     subscribe(api, receiver, ["link.clicked"])
     first, second = api.create(slug="c1"), api.create(slug="c2")
-    ids = {}
     with app.app_context():
-        from service.links.models import Link
-
-        for slug in (first["slug"], second["slug"]):
-            ids[slug] = db.session.query(Link.id).filter_by(slug=slug).scalar()
+        ids = {
+            slug: db.session.scalar(select(Link.id).where(Link.slug == slug))
+            for slug in (first["slug"], second["slug"])
+        }
     events = [event("c1", link=ids["c1"], ts=time.time()) for _ in range(3)] + [
         event("c2", link=ids["c2"], ts=time.time()) for _ in range(2)
     ]
