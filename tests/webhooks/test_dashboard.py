@@ -4,6 +4,7 @@ the secret shown once, enable/disable, ping, delete, and the delivery log."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -22,7 +23,7 @@ def logged_in(app: Flask, web: WebHelper, email: str = "hooks@example.com") -> F
     return client
 
 
-def create(web: WebHelper, client: FlaskClient, url: str, events: list[str]) -> object:
+def create(web: WebHelper, client: FlaskClient, url: str, events: list[str]) -> Any:
     return web.submit(client, PAGE, {"url": url, "events": events})
 
 
