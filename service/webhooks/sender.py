@@ -68,6 +68,18 @@ def send(
         target = resolve_public(url, allow_private=allow_private)
     except TargetRefused as refused:
         return Outcome(False, None, elapsed(), f"refused: {refused}")
+    return post(target, secret=secret, event=event, event_id=event_id, body=body, timeout=timeout)
+
+
+def post(
+    target: Target, *, secret: str, event: str, event_id: str, body: bytes, timeout: float
+) -> Outcome:
+    """POST to ``target.address`` (never a new DNS answer), for ``target.host``."""
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,

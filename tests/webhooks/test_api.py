@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.config import ConfigError, Settings
 from tests.api.conftest import assert_problem
 from tests.fixtures.accounts import Account, ApiClient
 
@@ -93,3 +95,30 @@ def test_the_openapi_spec_documents_webhooks(client: FlaskClient) -> None:
     created = spec["components"]["schemas"]["WebhookCreated"]
     assert "secret" in created["properties"]
     assert "secret" not in spec["components"]["schemas"]["Webhook"]["properties"]
+
+
+def test_webhook_settings_come_from_the_environment() -> None:
+    defaults = Settings.from_env({}).to_flask()
+    assert {key: defaults[key] for key in defaults if key.startswith("WEBHOOKS_")} == {
+        "WEBHOOKS_ALLOW_PRIVATE": False,
+        "WEBHOOKS_MAX_ATTEMPTS": 8,
+        "WEBHOOKS_DISABLE_AFTER": 20,
+        "WEBHOOKS_BACKOFF_BASE": 10.0,
+        "WEBHOOKS_BACKOFF_MAX": 3600.0,
+        "WEBHOOKS_TIMEOUT": 5.0,
+        "WEBHOOKS_CLICK_WINDOW": 60,
+        "WEBHOOKS_LOG_RETENTION_DAYS": 7,
+        "WEBHOOKS_POLL_INTERVAL": 1.0,
+        "WEBHOOKS_MAX_ENDPOINTS": 10,
+    }
+    env = {
+        "LINKFLEET_WEBHOOKS_ALLOW_PRIVATE": "true",
+        "LINKFLEET_WEBHOOKS_BACKOFF_BASE_MS": "50",
+        "LINKFLEET_WEBHOOKS_DISABLE_AFTER": "3",
+    }
+    config = Settings.from_env(env).to_flask()
+    assert config["WEBHOOKS_ALLOW_PRIVATE"] is True
+    assert config["WEBHOOKS_BACKOFF_BASE"] == 0.05
+    assert config["WEBHOOKS_DISABLE_AFTER"] == 3
+    with pytest.raises(ConfigError, match="LINKFLEET_WEBHOOKS_MAX_ATTEMPTS must be at least 1"):
+        Settings.from_env({"LINKFLEET_WEBHOOKS_MAX_ATTEMPTS": "0"})

@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.extensions import db
 from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.models import WebhookEndpoint
 from tests.fixtures.users import WebHelper
 from tests.webhooks.conftest import Receiver, dispatch_until
 
@@ -85,6 +87,11 @@ def test_disable_enable_ping_log_and_delete(
     response = web.submit(client, f"{hook}/disable", {}, form_path=PAGE, follow_redirects=True)
     assert "Webhook disabled" in response.get_data(as_text=True)
     assert f'action="{hook}/enable"' in response.get_data(as_text=True)
+    with app.app_context():  # as the dispatcher leaves it after failures in a row
+        endpoint = db.session.get(WebhookEndpoint, int(hook.rsplit("/", 1)[1]))
+        endpoint.disabled_reason = "Disabled after 20 failed attempts in a row (last: HTTP 500)"
+        db.session.commit()
+    assert "Disabled after 20 failed attempts" in client.get(PAGE).get_data(as_text=True)
     response = web.submit(client, f"{hook}/enable", {}, form_path=PAGE, follow_redirects=True)
     assert f'action="{hook}/disable"' in response.get_data(as_text=True)
     response = web.submit(client, f"{hook}/ping", {}, form_path=PAGE, follow_redirects=True)

@@ -115,7 +115,7 @@ def test_imported_links_are_announced(
 def test_failures_are_retried_with_backoff_until_delivered(
     app: Flask, api: ApiClient, receiver: Receiver, dispatcher: Dispatcher
 ) -> None:
-    subscribe(api, receiver, ["link.created"])
+    hook = subscribe(api, receiver, ["link.created"])
     receiver.answers.extend([500, 503])
     api.create(slug="retried")
     dispatch_until(dispatcher, lambda: deliveries(app)[0].status == "delivered")
@@ -127,6 +127,7 @@ def test_failures_are_retried_with_backoff_until_delivered(
     base = app.config["WEBHOOKS_BACKOFF_BASE"]
     assert second - first >= base / 2
     assert third - second >= base  # 2 x base with jitter down to half
+    assert endpoint_row(app, hook["id"]).consecutive_failures == 0  # a success resets the count
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:

@@ -3,11 +3,14 @@ refused at creation and again at delivery; http:// only with the allow-private s
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from flask import Flask
 
 from service.links.errors import ValidationError
-from service.webhooks.targets import check_url, is_public_address
+from service.webhooks.sender import post
+from service.webhooks.targets import Target, check_url, is_public_address
 from tests.api.conftest import assert_problem
 from tests.fixtures.accounts import ApiClient
 from tests.webhooks.conftest import Receiver, deliveries, dispatch_until
@@ -87,3 +90,44 @@ def test_a_target_that_became_private_is_refused_at_delivery(
     assert attempt.error.startswith("refused: localhost resolves to"), attempt.error
     assert "public addresses" in attempt.error
     assert receiver.received == []
+
+
+def test_the_attempt_connects_to_the_checked_address(receiver: Receiver) -> None:
+    """The name is not resolved again when connecting: a host that resolves nowhere (as a
+    rebound name might resolve elsewhere) still reaches the address that was checked."""
+    port = int(receiver.url.rsplit(":", 1)[1].strip("/"))
+    target = Target("http", "rebound.invalid", port, "127.0.0.1", "/checked")
+    outcome = post(target, secret="whsec_s", event="ping", event_id="evt_1", body=b"{}", timeout=2)
+    assert outcome.ok, outcome
+    (request,) = receiver.received
+    assert request.path == "/checked"
+    assert request.headers["Host"] == f"rebound.invalid:{port}"
+
+
+def test_a_changed_url_is_checked_too(app: Flask, api: ApiClient) -> None:
+    created = api.post(
+        "/api/v1/webhooks", json={"url": "https://93.184.215.14/", "events": ["link.created"]}
+    )
+    assert created.status_code == 201
+    app.config["WEBHOOKS_ALLOW_PRIVATE"] = False
+    path = f"/api/v1/webhooks/{created.get_json()['id']}"
+    body = assert_problem(api.patch(path, json={"url": "https://10.0.0.5/"}), 422)
+    assert "public addresses" in body["errors"]["url"][0]
+    assert api.get(path).get_json()["url"] == "https://93.184.215.14/"
+
+
+def test_a_refused_connection_is_a_failed_attempt(
+    app: Flask, api: ApiClient, dispatcher: object
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    hook = api.post(
+        "/api/v1/webhooks", json={"url": f"http://127.0.0.1:{port}/", "events": ["link.created"]}
+    )
+    assert hook.status_code == 201
+    api.create(slug="nobody-home")
+    dispatch_until(dispatcher, lambda: deliveries(app)[0].attempts >= 1)  # type: ignore[arg-type]
+    (attempt,) = deliveries(app)
+    assert attempt.status == "pending"
+    assert attempt.error.startswith("ConnectionRefusedError"), attempt.error
