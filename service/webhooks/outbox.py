@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,16 +44,31 @@ def envelope(event: str, data: Mapping[str, Any], event_id: str | None = None) -
     }
 
 
-def enqueue(connection: Connection, owner_id: int, event: str, data: Mapping[str, Any]) -> int:
-    """One pending delivery of ``event`` for each of the owner's enabled endpoints that
-    subscribed to it; returns how many."""
-    endpoints = connection.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.enabled.is_(True)
-        )
+def subscribers(
+    connection: Connection, owner_ids: Iterable[int], event: str
+) -> dict[int, list[int]]:
+    """The enabled endpoints of each owner that subscribed to ``event``: one query, so a
+    write by an account without webhooks costs no more than that."""
+    owners = set(owner_ids)
+    if not owners:
+        return {}
+    rows = connection.execute(
+        select(WebhookEndpoint.owner_id, WebhookEndpoint.id, WebhookEndpoint.events)
+        .where(WebhookEndpoint.owner_id.in_(owners), WebhookEndpoint.enabled.is_(True))
+        .order_by(WebhookEndpoint.id)
     ).all()
-    wanted = [endpoint_id for endpoint_id, events in endpoints if event in events.split()]
-    if not wanted:
+    found: dict[int, list[int]] = {}
+    for owner_id, endpoint_id, events in rows:
+        if event in events.split():
+            found.setdefault(owner_id, []).append(endpoint_id)
+    return found
+
+
+def enqueue(
+    connection: Connection, endpoint_ids: Sequence[int], event: str, data: Mapping[str, Any]
+) -> int:
+    """One pending delivery of the same event for each endpoint; returns how many."""
+    if not endpoint_ids:
         return 0
     body = envelope(event, data)
     now = utcnow()
@@ -71,10 +86,10 @@ def enqueue(connection: Connection, owner_id: int, event: str, data: Mapping[str
                 "error": "",
                 "created_at": now,
             }
-            for endpoint_id in wanted
+            for endpoint_id in endpoint_ids
         ],
     )
-    return len(wanted)
+    return len(endpoint_ids)
 
 
 def enqueue_ping(endpoint: WebhookEndpoint) -> None:
@@ -102,36 +117,53 @@ def link_data(link: Link) -> dict[str, Any]:
 # -- signal receivers ---------------------------------------------------------------------------
 
 
+def _announce(owner_id: int, event: str, data: Callable[[], Mapping[str, Any]]) -> None:
+    """Enqueue ``event`` for the owner's subscribers; ``data`` is only built if there are any."""
+    with db.engine.begin() as connection:
+        endpoint_ids = subscribers(connection, [owner_id], event).get(owner_id)
+        if endpoint_ids:
+            enqueue(connection, endpoint_ids, event, data())
+
+
 def _on_created(sender: Flask, **kwargs: Any) -> None:
     link: Link = kwargs["link"]
-    with db.engine.begin() as connection:
-        enqueue(connection, link.owner_id, "link.created", {"link": link_data(link)})
+    _announce(link.owner_id, "link.created", lambda: {"link": link_data(link)})
 
 
 def _on_updated(sender: Flask, **kwargs: Any) -> None:
     link: Link = kwargs["link"]
-    data = {"link": link_data(link), "previous_slug": kwargs["slug"]}
-    with db.engine.begin() as connection:
-        enqueue(connection, link.owner_id, "link.updated", data)
+    previous_slug = kwargs["slug"]
+    _announce(
+        link.owner_id,
+        "link.updated",
+        lambda: {"link": link_data(link), "previous_slug": previous_slug},
+    )
 
 
 def _on_deleted(sender: Flask, **kwargs: Any) -> None:
     owner_id = kwargs.get("owner_id")
-    if owner_id is None:
-        return
-    with db.engine.begin() as connection:
-        enqueue(connection, owner_id, "link.deleted", {"slug": kwargs["slug"]})
+    if owner_id is not None:
+        _announce(owner_id, "link.deleted", lambda: {"slug": kwargs["slug"]})
 
 
 def _on_written(sender: Flask, **kwargs: Any) -> None:
-    """An import's batch: one event per link, as if each had been written alone."""
+    """An import's batch: one event per link, as if each had been written alone; links are
+    only loaded for owners with a subscriber (an import costs one query more otherwise)."""
     for event, slugs in (("link.created", kwargs["created"]), ("link.updated", kwargs["updated"])):
         if not slugs:
             continue
-        links = db.session.scalars(select(Link).where(Link.slug.in_(slugs))).all()
         with db.engine.begin() as connection:
+            owners = connection.scalars(
+                select(Link.owner_id).where(Link.slug.in_(slugs)).distinct()
+            ).all()
+            by_owner = subscribers(connection, owners, event)
+            if not by_owner:
+                continue
+            links = db.session.scalars(
+                select(Link).where(Link.slug.in_(slugs), Link.owner_id.in_(list(by_owner)))
+            ).all()
             for link in links:
-                enqueue(connection, link.owner_id, event, {"link": link_data(link)})
+                enqueue(connection, by_owner[link.owner_id], event, {"link": link_data(link)})
 
 
 def connect_signals(app: Flask) -> None:
@@ -193,7 +225,8 @@ class ClickWindow:
             by_owner: dict[int, list[dict[str, Any]]] = {}
             for link_id, slug, owner_id in sorted(rows):
                 by_owner.setdefault(owner_id, []).append({"slug": slug, "clicks": counts[link_id]})
-            for owner_id, links in by_owner.items():
-                data = {**window, "links": links}
-                enqueued += enqueue(connection, owner_id, "link.clicked", data)
+            wanted = subscribers(connection, by_owner, "link.clicked")
+            for owner_id, endpoint_ids in wanted.items():
+                data = {**window, "links": by_owner[owner_id]}
+                enqueued += enqueue(connection, endpoint_ids, "link.clicked", data)
         return enqueued

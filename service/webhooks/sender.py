@@ -32,6 +32,10 @@ class Outcome:
     error: str = ""
 
 
+def _millis_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
 def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
     connection: http.client.HTTPConnection
     if target.scheme == "https":
@@ -60,14 +64,10 @@ def send(
 ) -> Outcome:
     """Resolve and check ``url`` again, then POST ``body`` signed now."""
     started = time.perf_counter()
-
-    def elapsed() -> int:
-        return int((time.perf_counter() - started) * 1000)
-
     try:
         target = resolve_public(url, allow_private=allow_private)
     except TargetRefused as refused:
-        return Outcome(False, None, elapsed(), f"refused: {refused}")
+        return Outcome(False, None, _millis_since(started), f"refused: {refused}")
     return post(target, secret=secret, event=event, event_id=event_id, body=body, timeout=timeout)
 
 
@@ -76,9 +76,6 @@ def post(
 ) -> Outcome:
     """POST to ``target.address`` (never a new DNS answer), for ``target.host``."""
     started = time.perf_counter()
-
-    def elapsed() -> int:
-        return int((time.perf_counter() - started) * 1000)
 
     headers = {
         "Content-Type": "application/json",
@@ -94,10 +91,12 @@ def post(
         response.read(_MAX_RESPONSE_BYTES)
         status = response.status
     except (OSError, http.client.HTTPException) as error:
-        return Outcome(False, None, elapsed(), f"{type(error).__name__}: {error}"[:300])
+        return Outcome(
+            False, None, _millis_since(started), f"{type(error).__name__}: {error}"[:300]
+        )
     finally:
         connection.close()
     if 200 <= status < 300:
-        return Outcome(True, status, elapsed())
+        return Outcome(True, status, _millis_since(started))
     reason = "redirects are not followed" if 300 <= status < 400 else "not a 2xx answer"
-    return Outcome(False, status, elapsed(), f"HTTP {status}: {reason}")
+    return Outcome(False, status, _millis_since(started), f"HTTP {status}: {reason}")
