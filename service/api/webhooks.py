@@ -6,6 +6,8 @@ Endpoints belong to the key's owner only (also for an admin): someone else's id 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import g, request, url_for
@@ -53,6 +55,18 @@ def _owner_id() -> int:
     return int(g.api_user.id)
 
 
+def _owned(view: Callable[..., Any]) -> Callable[..., Any]:
+    """404 for someone else's webhook before the body is even parsed (put it right under
+    ``authenticated``), so a wrong body answers the same as a right one: no probing."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        endpoint_of(_owner_id(), kwargs["endpoint_id"])
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 @bp.route("/webhooks", methods=["POST"])
 @bp.authenticated("write")
 @bp.arguments(WebhookCreateSchema)
@@ -86,6 +100,7 @@ def read(endpoint_id: int) -> Any:
 
 @bp.route("/webhooks/<int:endpoint_id>", methods=["PATCH"])
 @bp.authenticated("write")
+@_owned
 @bp.arguments(WebhookUpdateSchema, description="Only the fields to change.")
 @bp.response(200, WebhookSchema)
 def change(data: dict[str, Any], endpoint_id: int) -> Any:

@@ -20,6 +20,8 @@ from .targets import check_url
 
 #: Rows of the delivery log shown at once.
 LOG_PAGE = 50
+#: The largest id an INTEGER column holds on both backends.
+MAX_ID = 2**31 - 1
 
 
 def _checked_events(events: Iterable[str]) -> str:
@@ -63,7 +65,10 @@ def endpoints_of(owner_id: int) -> list[WebhookEndpoint]:
 
 
 def endpoint_of(owner_id: int, endpoint_id: int) -> WebhookEndpoint:
-    """The user's endpoint, or 404 (also for someone else's: no probing)."""
+    """The user's endpoint, or 404 (also for someone else's: no probing, and for ids no
+    integer column holds)."""
+    if not 0 < endpoint_id <= MAX_ID:
+        raise NotFound("There is no webhook with this id.")
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.owner_id != owner_id:
         raise NotFound("There is no webhook with this id.")
