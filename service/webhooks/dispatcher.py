@@ -71,6 +71,9 @@ class Dispatcher:
             except SQLAlchemyError as error:
                 logger.warning("webhooks: database error (%s); retrying", str(error)[:200])
                 sent = 0
+            except Exception:  # the loop must outlive any one bad round
+                logger.exception("webhooks: delivery round failed; retrying")
+                sent = 0
             if not sent:
                 self._stop.wait(interval)
         self.clicks.flush_due(force=True)
