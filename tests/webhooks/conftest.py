@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,8 +72,9 @@ class Receiver:
         return [item.json["type"] for item in self.received]
 
 
-@pytest.fixture(scope="module")
-def _receiver_server() -> Iterator[Receiver]:
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A :class:`Receiver` on 127.0.0.1 (HTTPS with ``tls``), stopped on exit."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -95,13 +98,24 @@ def _receiver_server() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
     thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_port}/"
-    yield receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    scheme = "https" if tls is not None else "http"
+    receiver.url = f"{scheme}://127.0.0.1:{server.server_port}/"
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def _receiver_server() -> Iterator[Receiver]:
+    with serving() as receiver:
+        yield receiver
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ clicks from the worker; the log's retention. Real receiver, Redis, SQLite and Po
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,12 +27,14 @@ from service.webhooks.signing import SIGNATURE_HEADER, signature
 from tests.analytics.conftest import event, make_worker, xadd_events
 from tests.fixtures.accounts import ApiClient
 from tests.fixtures.links import make_link
+from tests.fixtures.services import self_signed_certificate
 from tests.webhooks.conftest import (
     Receiver,
     deliveries,
     dispatch_until,
     docs_verify,
     endpoint_row,
+    serving,
 )
 
 pytestmark = pytest.mark.integration
@@ -270,3 +274,37 @@ def test_finished_deliveries_are_forgotten_after_the_retention(
         db.session.commit()
     assert dispatcher.purge() == 1
     assert [json.loads(d.payload)["data"]["link"]["slug"] for d in deliveries(app)] == ["pending"]
+
+
+def test_https_receivers_get_verified_tls_on_the_checked_address(
+    app: Flask,
+    api: ApiClient,
+    dispatcher: Dispatcher,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """https://localhost:<port>/ is reached on the address checked for ``localhost``, and its
+    certificate is verified against the name ``localhost``: a certificate for another name
+    fails the attempt."""
+    good, good_key = self_signed_certificate(tmp_path, "localhost", "DNS:localhost")
+    other, other_key = self_signed_certificate(tmp_path, "other", "DNS:other.example")
+    trusted = tmp_path / "trusted.pem"  # both trusted: only the name can fail
+    trusted.write_bytes(good.read_bytes() + other.read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(trusted))
+    for cert, key, delivered in ((good, good_key, True), (other, other_key, False)):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        with serving(context) as receiver:
+            url = receiver.url.replace("127.0.0.1", "localhost")
+            hook = api.post("/api/v1/webhooks", json={"url": url, "events": ["link.created"]})
+            assert hook.status_code == 201, hook.get_json()
+            api.create(slug=f"tls-{delivered}".lower())
+            dispatch_until(dispatcher, lambda: deliveries(app)[-1].attempts >= 1)
+            last = deliveries(app)[-1]
+            if delivered:
+                assert last.status == "delivered", last.error
+                assert receiver.events() == ["link.created"]
+            else:
+                assert "Hostname mismatch" in last.error, last.error
+                assert receiver.received == []
+        assert api.delete(f"/api/v1/webhooks/{hook.get_json()['id']}").status_code == 204
