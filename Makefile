@@ -6,6 +6,11 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
+# A YOURLS client of the e2e tests whose pins clash with ours (see pyproject.toml's dev list).
+PYOURLS3  := pyourls3==1.0.1
+#: The peer APIs' real client libraries from the npm registry, run unchanged by the tests.
+CLIENTS   := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
 LINKFLEET := $(BIN)/linkfleet
 # Empty means "2 for a new fleet, keep the count of a running one".
 REPLICAS  ?=
@@ -19,7 +24,7 @@ DRILLS_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT  := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: help up down status scale restart test lint bench drills loadtest system-deps bench-deps test-deps venv clean compose-test
+.PHONY: help up down status scale restart test lint bench drills loadtest system-deps bench-deps test-deps client-deps venv clean compose-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +33,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(PYOURLS3)'
 	@touch $@
 
 venv: $(STAMP) ## Create .venv and install the Python packages
@@ -45,7 +51,15 @@ bench-deps: system-deps ## Also wrk, the load generator of the nginx capacity pr
 	@command -v wrk >/dev/null || { echo "Installing wrk with apt ..."; \
 	  $(APT) update -qq && $(APT) install -y -qq wrk; }
 
-test-deps: bench-deps ## Also Debian's Chromium for the browser tests
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@command -v npm >/dev/null || { echo "Installing nodejs and npm with apt ..."; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends nodejs npm; }
+	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+client-deps: $(CLIENTS_STAMP) ## npm ci of the client libraries the tests drive (once per lock file)
+
+test-deps: bench-deps client-deps ## Also Debian's Chromium and the npm clients for the tests
 	@[ -x /usr/bin/chromium ] || { echo "Installing chromium with apt ..."; \
 	  $(APT) update -qq && $(APT) install -y -qq chromium; }
 

@@ -3,7 +3,9 @@
 The whole server stack of a one-replica fleet (nginx, the replica, its Redis, the analytics
 worker) and the bare Flask app of :mod:`loadtests.baseline` (same gunicorn settings, behind
 its own nginx with our nginx.conf) are pinned to core 0; ``wrk`` runs on core 1. Series, run
-interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all alike:
+interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all alike
+(the cookieless and the logged-in redirect swap places every other round, and their ratio
+is reported per round too: one 10 s run moves by tens of percent here):
 
   bare          bare Flask ``GET /r`` (302) through nginx
   redirect      LinkFleet cached redirect through nginx, click capture on
@@ -12,9 +14,13 @@ interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all
   bare_direct / redirect_direct   the same two straight to the gunicorn port
 
 Each series reports rps, p50/p99 and the replica's CPU-seconds per request (from /proc, far
-less sensitive to what else the machine does than rps). Then the tail: the redirect paced at
-70 % of its saturating rate (wrk's ``delay()`` per connection). Last, every click served
-(the replica's own metrics) must have been counted by the analytics worker.
+less sensitive to what else the machine does than rps), and how busy it kept the stack (CPU
+seconds per second: 1.0 is the whole pinned core). Then the tail below saturation, in every
+round right after that round's saturated redirect: the redirect offered at 70 % of the rate
+it reached there, open loop (:mod:`loadtests.openloop`: a fixed schedule, latency counted from
+when each request was due, so a stall is not hidden by the requests it held back, which
+``wrk`` with ``delay()`` did, and the rate stays 70 % whatever the latency). Last, every click
+served (the replica's own metrics) must have been counted by the analytics worker.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,10 @@ class Series:
     #: Seconds the stack's threads were runnable but waited for a CPU, per request
     #: (``/proc/<pid>/task/*/schedstat``): the machine's other load on the pinned core.
     stack_runqueue_seconds_per_request: float = 0.0
+    #: The stack's CPU seconds per wall second (1.0: the pinned core was busy all the time).
+    stack_cpu_busy: float = 0.0
+    #: Requests per second asked of an open-loop series (0: closed loop, as fast as it goes).
+    offered_rps: float = 0.0
     requests: int = 0
     errors: int = 0
     runs: list[float] = field(default_factory=list)
@@ -79,11 +90,10 @@ def fleet_pids(fleet: Any) -> list[int]:
     return process_tree(supervisord)
 
 
-def wrk(
-    url: str, seconds: int, connections: int, *, cookie: str = "", delay_ms: float = 0
-) -> dict[str, Any]:
-    """One wrk run on the load core; its JSON summary (see latency.lua)."""
-    env = {**os.environ, "WRK_COOKIE": cookie, "WRK_DELAY_MS": str(int(delay_ms))}
+def wrk(url: str, seconds: int, connections: int, *, cookie: str = "") -> dict[str, Any]:
+    """One closed-loop wrk run on the load core (saturation); its JSON summary (see
+    latency.lua). Not for a rate below saturation: see :mod:`loadtests.openloop`."""
+    env = {**os.environ, "WRK_COOKIE": cookie}
     out = subprocess.run(
         ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
          "-s", str(LUA), url],
@@ -92,6 +102,23 @@ def wrk(
     match = re.search(r"^WRK_JSON (.*)$", out, re.MULTILINE)
     if match is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
+    result: dict[str, Any] = json.loads(match.group(1))
+    return result
+
+
+def openloop(
+    url: str, rate: float, seconds: int, connections: int, *, cookie: str = ""
+) -> dict[str, Any]:
+    """One open-loop run (:mod:`loadtests.openloop`) on the load core; its summary."""
+    out = subprocess.run(
+        ["taskset", "-c", str(LOAD_CPU), sys.executable, "-m", "loadtests.openloop", url,
+         "--rate", f"{rate:.1f}", "--connections", str(connections), "--seconds", str(seconds),
+         "--cookie", cookie],
+        capture_output=True, text=True, check=True, timeout=seconds + 60, cwd=ROOT,
+    ).stdout  # fmt: skip
+    match = re.search(r"^OPENLOOP_JSON (.*)$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"openloop printed no summary:\n{out}")
     result: dict[str, Any] = json.loads(match.group(1))
     return result
 
@@ -241,6 +268,10 @@ def summarise(runs: list[tuple[dict[str, Any], float, float, float]]) -> Series:
         stack_runqueue_seconds_per_request=statistics.median(
             wait / r["requests"] for r, _, _, wait in runs if r["requests"]
         ),
+        stack_cpu_busy=round(
+            statistics.median(stack / r["duration_s"] for r, _, stack, _ in runs), 3
+        ),
+        offered_rps=round(statistics.median(r.get("offered_rps", 0.0) for r, _, _, _ in runs), 1),
         requests=sum(r["requests"] for r, _, _, _ in runs),
         errors=sum(r["errors"] + r["non_2xx_3xx"] for r, _, _, _ in runs),
         runs=[round(rate, 1) for rate in rates],
@@ -306,39 +337,27 @@ def _measure(
         runs: dict[str, list[tuple[dict[str, Any], float, float, float]]] = {
             name: [] for name in series
         }
-        for _ in range(repeats):
-            for name, (url, sent_cookie, pid, pids) in series.items():
-                before, stack_before = tree_cpu(pid), pids_cpu(pids)
-                wait_before = runqueue_seconds(pids)
-                result = wrk(url, seconds, connections, cookie=sent_cookie)
+        runs["redirect_at_70pct"] = []
+        for round_number in range(repeats):
+            order = list(series)
+            if round_number % 2:  # the cookie pair in turn first and second: drift cancels
+                first, second = order.index("redirect"), order.index("logged_in")
+                order[first], order[second] = order[second], order[first]
+            for name in order:
+                url, sent_cookie, pid, pids = series[name]
                 runs[name].append(
-                    (
-                        result,
-                        tree_cpu(pid) - before,
-                        pids_cpu(pids) - stack_before,
-                        runqueue_seconds(pids) - wait_before,
-                    )
+                    _run(pid, pids, partial(wrk, url, seconds, connections, cookie=sent_cookie))
                 )
+                if name == "redirect":
+                    # The tail below saturation, at 70 % of what this round just saturated at.
+                    saturated = runs[name][-1][0]
+                    rate = 0.7 * saturated["requests"] / saturated["duration_s"]
+                    runs["redirect_at_70pct"].append(
+                        _run(pid, pids, partial(openloop, url, rate, seconds, connections))
+                    )
         if profile is not None:
             profile_replica(replica_pid, f"{spec.url}/{slug}", seconds, connections, profile)
     measured = {name: summarise(r) for name, r in runs.items()}
-    # The tail below saturation: the redirect paced at 70 % of its saturating rate.
-    target = 0.7 * measured["redirect"].rps
-    delay = max(1.0, connections / target * 1000 - measured["redirect"].p50_ms)
-    paced_runs = []
-    for _ in range(repeats):
-        before, stack_before = tree_cpu(replica_pid), pids_cpu(stack)
-        wait_before = runqueue_seconds(stack)
-        result = wrk(f"{spec.url}/{slug}", seconds, connections, delay_ms=delay)
-        paced_runs.append(
-            (
-                result,
-                tree_cpu(replica_pid) - before,
-                pids_cpu(stack) - stack_before,
-                runqueue_seconds(stack) - wait_before,
-            )
-        )
-    measured["redirect_at_70pct"] = summarise(paced_runs)
     # Every click served was counted: the worker drains the stream within seconds.
     served = redirects_served(direct) - served_before
     deadline = time.monotonic() + 60
@@ -363,6 +382,10 @@ def _measure(
         "logged_in_vs_cookieless": round(
             measured["logged_in"].rps / measured["redirect"].rps, 3
         ),
+        "logged_in_vs_cookieless_rounds": [
+            round(a / b, 3)
+            for a, b in zip(measured["logged_in"].runs, measured["redirect"].runs, strict=True)
+        ],
         "logged_in_vs_cookieless_cpu": round(
             measured["redirect"].cpu_seconds_per_request
             / measured["logged_in"].cpu_seconds_per_request,
@@ -373,6 +396,10 @@ def _measure(
                 measured["redirect"].p99_ms / measured["redirect"].p50_ms, 2
             ),
             "at_70pct_rps": measured["redirect_at_70pct"].rps,
+            "at_70pct_offered_rps": measured["redirect_at_70pct"].offered_rps,
+            "at_70pct_stack_cpu_busy": measured["redirect_at_70pct"].stack_cpu_busy,
+            "saturated_stack_cpu_busy": measured["redirect"].stack_cpu_busy,
+            "at_70pct_method": "open loop, latency from the schedule (loadtests/openloop.py)",
             "at_70pct_p99_ms": measured["redirect_at_70pct"].p99_ms,
         },
         "clicks": {"served": int(served), "counted": counted, "lost": int(served) - counted},
@@ -380,6 +407,19 @@ def _measure(
         "settings": {"seconds": seconds, "repeats": repeats, "connections": connections,
                      "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU},
     }  # fmt: skip
+
+
+def _run(pid: int, pids: list[int], load: Any) -> tuple[dict[str, Any], float, float, float]:
+    """``load()``'s summary with the CPU of ``pid``'s tree, of ``pids`` and their run-queue
+    wait during it."""
+    before, stack_before, wait_before = tree_cpu(pid), pids_cpu(pids), runqueue_seconds(pids)
+    result: dict[str, Any] = load()
+    return (
+        result,
+        tree_cpu(pid) - before,
+        pids_cpu(pids) - stack_before,
+        runqueue_seconds(pids) - wait_before,
+    )
 
 
 def profile_replica(pid: int, url: str, seconds: int, connections: int, out: Path) -> None:

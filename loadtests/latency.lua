@@ -1,14 +1,9 @@
--- wrk script: optional pacing (WRK_DELAY_MS per connection between requests) and, at the
--- end, the latency distribution as one JSON line ("percentiles": ms at 1..99.9 %).
-local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+-- wrk script: an optional Cookie (WRK_COOKIE) and, at the end, the latency distribution as
+-- one JSON line ("percentiles": ms at 1..99.9 %). Closed loop, for saturation only: paced
+-- with delay() wrk hides stalls (coordinated omission); below saturation the bench uses
+-- loadtests/openloop.py.
 local cookie = os.getenv("WRK_COOKIE")
 if cookie and cookie ~= "" then wrk.headers["Cookie"] = cookie end
-
-if delay_ms > 0 then
-  function delay()
-    return delay_ms
-  end
-end
 
 function done(summary, latency, requests)
   local points = {}

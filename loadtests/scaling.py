@@ -524,23 +524,29 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
         f"{hot['redirect_vs_bare_flask_cpu']:.3f}; per CPU-second of the whole server stack, "
         f"Redis and the analytics worker counting clicks included: "
         f"{hot['redirect_vs_bare_flask_stack_cpu']:.3f})",
-        f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (per CPU-second: "
+        f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (rounds: "
+        f"{_listed(hot.get('logged_in_vs_cookieless_rounds', []))}; per replica CPU-second: "
         f"{hot['logged_in_vs_cookieless_cpu']:.3f})",
-        f"- tail: p99/p50 at saturation {tail['saturated_p99_over_p50']}; at 70% of the "
-        f"saturating rate ({tail['at_70pct_rps']:.0f} rps) p99 {tail['at_70pct_p99_ms']:.1f} ms",
+        f"- tail: p99/p50 at saturation {tail['saturated_p99_over_p50']} (wrk, closed loop; "
+        f"stack busy {tail.get('saturated_stack_cpu_busy', 0):.2f} of its core); at 70% of the "
+        f"rate saturated in the same round ({tail.get('at_70pct_offered_rps', 0):.0f} rps "
+        f"offered open loop, {tail['at_70pct_rps']:.0f} achieved, stack busy "
+        f"{tail.get('at_70pct_stack_cpu_busy', 0):.2f}) p99 {tail['at_70pct_p99_ms']:.1f} ms "
+        f"counted from each request's due time",
         f"- clicks: {hot['clicks']['served']:,} redirects served, {hot['clicks']['counted']:,} "
         f"counted by the analytics worker, {hot['clicks']['lost']} lost",
         "",
         "| series | rps | p50 ms | p99 ms | replica CPU µs/request | stack CPU µs/request "
-        "| stack run-queue wait µs/request | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| stack run-queue wait µs/request | stack busy | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, m in series.items():
         lines.append(
             f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
             f"{m['cpu_seconds_per_request'] * 1e6:.0f} | "
             f"{m['stack_cpu_seconds_per_request'] * 1e6:.0f} | "
-            f"{m.get('stack_runqueue_seconds_per_request', 0) * 1e6:.0f} | {m['errors']} |"
+            f"{m.get('stack_runqueue_seconds_per_request', 0) * 1e6:.0f} | "
+            f"{m.get('stack_cpu_busy', 0):.2f} | {m['errors']} |"
         )
     lines += ["", "![hot-path latency](hotpath_latency.png)", ""]
     return lines
@@ -703,7 +709,7 @@ def parse_args(
             cpus_per_replica=args.cpus,
             repeats=1,
             step_seconds=2,
-            measure_seconds=2,
+            measure_seconds=3,
             user_steps=[16],
             links=500,
             locust_processes=1,

@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> LinkFleet:
     register_response_stamp(app)
     register_extensions(app)
     register_blueprints(app)
+    register_hook_scopes(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -48,10 +49,12 @@ def register_blueprints(app: LinkFleet) -> None:
     from .analytics import bp as analytics_bp
     from .api import init_api
     from .dashboard import bp as dashboard_bp
+    from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
     from .webhooks.views import bp as webhooks_bp
+    from .yourls import bp as yourls_bp
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(pages_bp)
@@ -60,7 +63,24 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(analytics_bp)
     app.register_blueprint(webhooks_bp)
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
+    app.register_blueprint(yourls_bp)  # /yourls-api.php
+    app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
+
+
+#: The blueprints whose views log in and out (Flask-Login's remember-cookie hook runs there).
+LOGIN_BLUEPRINTS = ("accounts",)
+
+
+def register_hook_scopes(app: LinkFleet) -> None:
+    """CSRF, rate-limit and login hooks only on the blueprints with forms, limits and logins
+    (:mod:`.extensions.scoping`): the redirect's blueprint runs none of them."""
+    from .extensions import csrf, limiter, login_manager
+    from .extensions.scoping import scope_request_hooks
+
+    app.extensions["linkfleet.hook_scopes"] = scope_request_hooks(
+        app, csrf=csrf, limiter=limiter, login_manager=login_manager, logins=LOGIN_BLUEPRINTS
+    )
 
 
 def register_errorhandlers(app: LinkFleet) -> None:
@@ -76,7 +96,9 @@ def register_commands(app: LinkFleet) -> None:
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli
+    from .yourls.commands import yourls_cli
 
     app.cli.add_command(user_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(apikey_cli)
+    app.cli.add_command(yourls_cli)

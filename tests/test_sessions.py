@@ -233,16 +233,18 @@ def test_a_redirect_with_a_logged_in_session_cookie_costs_no_redis_command(
 def test_the_remember_cookie_hook_still_runs_when_the_session_is_touched(
     app: Flask, client: FlaskClient, web: WebHelper
 ) -> None:
-    """A login with ``remember=True`` still gets Flask-Login's remember cookie."""
+    """A login with ``remember=True`` still gets Flask-Login's remember cookie where logins
+    live: the hook runs on the accounts blueprint only (service.extensions.scoping), so the
+    login view itself is what logs in here."""
     user_id = web.create_user("remember@example.com")
 
-    @app.get("/__remember-me")
     def remember_me() -> str:
         user = db.session.get(User, user_id)
         assert user is not None
         flask_login.login_user(user, remember=True)
         return "ok"
 
-    response = client.get("/__remember-me")
+    app.view_functions["accounts.login"] = remember_me
+    response = client.get("/login")
     assert response.status_code == 200
     assert client.get_cookie("remember_token") is not None

@@ -62,7 +62,14 @@ def authenticate(scope: str) -> ApiKey:
             "Use the Bearer scheme: Authorization: Bearer <key>.",
             headers={"WWW-Authenticate": _challenge("invalid_request", "Bearer token expected")},
         )
-    budget = _failure_budget()
+    return authenticate_token(token, scope)
+
+
+def authenticate_token(token: str, scope: str) -> ApiKey:
+    """The key ``token`` stands for, checked against the client's failure budget and
+    ``scope``; else 429, 401 or 403 (``ApiProblem``). Shared by every surface that takes a
+    LinkFleet key, whatever header carries it, so that they spend one failure budget."""
+    budget = failure_budget()
     who = client_key()
     wait = budget.retry_after(link_cache.redis, who)
     if wait:
@@ -91,8 +98,9 @@ def authenticate(scope: str) -> ApiKey:
     return key
 
 
-def _failure_budget() -> FailureBudget:
-    """The app's budget of unknown keys (made on first use from ``API_AUTH_FAILURE_LIMIT``)."""
+def failure_budget() -> FailureBudget:
+    """The app's budget of failed authentications per client (made on first use from
+    ``API_AUTH_FAILURE_LIMIT``); the YOURLS surface spends from the same one."""
     extensions = current_app.extensions
     budget: FailureBudget | None = extensions.get(_BUDGET)
     if budget is None:
@@ -117,8 +125,14 @@ def _limit_for(scope: str) -> Callable[[], str]:
     return lambda: str(current_app.config[setting])
 
 
-def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: authenticate with ``scope``, then spend from the key's ``scope`` budget."""
+def require_key(
+    scope: str, authenticator: Callable[[str], ApiKey] = authenticate
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: authenticate with ``scope``, then spend from the key's ``scope`` budget.
+
+    ``authenticator`` reads the request's credentials (another API surface passes its own
+    header's reader); the budgets are the key's whichever surface it is used on.
+    """
     if scope not in {"read", "write"}:
         raise ValueError(f"unknown scope {scope!r}")
 
@@ -132,7 +146,7 @@ def require_key(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authenticate(scope)
+            authenticator(scope)
             return limited(*args, **kwargs)
 
         return wrapper

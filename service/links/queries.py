@@ -71,6 +71,8 @@ class LinkFilter:
     tag: str = ""
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: Only this user's links, even for an admin who may see all (Kutt's list without ``all``).
+    owner_id: int | None = None
 
 
 @dataclass
@@ -149,6 +151,8 @@ def filtered(statement: Select[Any], criteria: LinkFilter) -> Select[Any]:
         statement = statement.where(Link.created_at >= criteria.created_after)
     if criteria.created_before is not None:
         statement = statement.where(Link.created_at < criteria.created_before)
+    if criteria.owner_id is not None:
+        statement = statement.where(Link.owner_id == criteria.owner_id)
     return statement
 
 
@@ -201,10 +205,12 @@ def listing(
     page: int = 1,
     per_page: int = 20,
     last_page_if_past: bool = False,
+    offset: int | None = None,
 ) -> LinkPage:
     """One page of the links ``user`` may see, ``criteria`` applied, in ``sort`` order, with
     click totals and visit-limit counters, read from a replica when there is one.
-    ``last_page_if_past``: a page past the end shows the last page instead of nothing."""
+    ``last_page_if_past``: a page past the end shows the last page instead of nothing.
+    ``offset``: rows to skip instead of whole pages (APIs that page by ``skip``)."""
     visible = visible_links(user)
     statement = filtered(visible, criteria or LinkFilter())
     ordered = statement.order_by(*SORTS.get(sort, SORTS["newest"])[1])
@@ -218,11 +224,42 @@ def listing(
         number = page
         if last_page_if_past and total and (number - 1) * per_page >= total:
             number = ceil(total / per_page)
-        window = ordered.limit(per_page).offset((number - 1) * per_page)
+        skipped = (number - 1) * per_page if offset is None else offset
+        window = ordered.limit(per_page).offset(skipped)
         return total or 0, number, _with_clicks(session, window)
 
     total, number, pairs = run_read(read)
     return LinkPage(_rows(pairs), total, number, per_page)
+
+
+#: Orders of :func:`ranked`: by click total (most, fewest), newest first, or at random.
+RANKINGS: dict[str, tuple[Any, ...]] = {
+    "top": (_clicks_of(Link.id).desc(), Link.id.desc()),
+    "bottom": (_clicks_of(Link.id).asc(), Link.id.asc()),
+    "last": (Link.created_at.desc(), Link.id.desc()),
+    "rand": (func.random(),),
+}
+
+
+def ranked(user: User, ranking: str, *, limit: int, offset: int = 0) -> list[LinkRow]:
+    """``limit`` of the links ``user`` may see in a :data:`RANKINGS` order, from ``offset``,
+    with click totals (YOURLS' ``stats`` action), read from a replica when there is one."""
+    statement = visible_links(user).order_by(*RANKINGS[ranking]).limit(limit).offset(max(offset, 0))
+    return _rows(run_read(lambda session: _with_clicks(session, statement)))
+
+
+def totals(user: User) -> tuple[int, int]:
+    """How many links ``user`` may see and their clicks in all, from a replica."""
+    link_ids = visible_links(user).with_only_columns(Link.id).order_by(None).scalar_subquery()
+    links = select(func.count()).select_from(visible_links(user).order_by(None).subquery())
+    clicks = select(func.coalesce(func.sum(HourlyVisits.visits), 0)).where(
+        HourlyVisits.link_id.in_(link_ids)
+    )
+
+    def read(session: Session) -> tuple[int, int]:
+        return int(session.scalar(links) or 0), int(session.scalar(clicks) or 0)
+
+    return run_read(read)
 
 
 def tag_names(user: User) -> list[str]:
@@ -281,6 +318,7 @@ def etag_of(link: Link) -> str:
 
 
 __all__ = [
+    "RANKINGS",
     "SORTS",
     "LinkFilter",
     "LinkPage",
@@ -290,7 +328,9 @@ __all__ = [
     "filtered",
     "limit_counters",
     "listing",
+    "ranked",
     "row_of",
     "short_url",
     "tag_names",
+    "totals",
 ]

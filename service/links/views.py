@@ -32,7 +32,7 @@ from .. import signals
 from ..extensions import limiter
 from ..extensions.rate_limits import client_ip_key
 from ..passwords import verify_password
-from . import bp, visits
+from . import bp, password_bp, visits
 from .cache import LinkRecord, link_cache
 from .forms import LinkPasswordForm
 from .slugs import SLUG_PATTERN, is_reserved
@@ -144,7 +144,7 @@ def _attempt_failed(response: Response) -> bool:
     return response.status_code != 303
 
 
-@bp.post("/<unlockable_slug:slug>")
+@password_bp.post("/<unlockable_slug:slug>")
 @limiter.limit(_password_rate_limit, key_func=_password_attempt_key, deduct_when=_attempt_failed)
 def unlock(slug: str) -> Response:
     """Check the password of a protected link, then redirect (303) or show the form again."""

@@ -397,6 +397,11 @@ def test_worker_serves_its_lag_and_throughput_as_metrics(
 
     try:
         wait_until(lambda: counted(app) == 20, 30, f"the worker did not count: {log}")
+        # Below the request path by default (--nice 10, a batch task): see yield_cpu.
+        assert (
+            os.getpriority(os.PRIO_PROCESS, worker.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
+        )
+        assert os.sched_getscheduler(worker.pid) == os.SCHED_BATCH
         wait_until(lambda: "linkfleet_analytics_stream_lag 0.0" in metrics(), 30, "no lag metric")
         text = metrics()
         assert "linkfleet_analytics_stream_pending 0.0" in text

@@ -25,6 +25,7 @@ from service.accounts.models import User
 from service.api.keys import create_api_key
 from service.api.models import ApiKey
 from service.extensions import db
+from service.kutt.ids import public_id
 from service.links.models import Link
 from service.links.services import create_link
 from service.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
@@ -202,7 +203,9 @@ def test_api_keys_exist_nowhere_but_in_the_one_response(
     assert page.headers["Cache-Control"] == "no-store"
     key = KEY_IN_PAGE.search(page.get_data(as_text=True))
     assert key
-    secret = key.group(0).rsplit("_", 1)[1]
+    # lf_<prefix>_<secret>: the prefix has no "_", the secret (token_urlsafe) may have some.
+    secret = key.group(0).split("_", 2)[2]
+    assert len(secret) == 43
     assert client.get("/dashboard/api-keys").get_data(as_text=True).count(secret) == 0
 
     with app.app_context():
@@ -228,7 +231,9 @@ def test_api_keys_exist_nowhere_but_in_the_one_response(
 
 # -- CSRF on every form --------------------------------------------------------------------
 
-#: Every HTML form endpoint (POST outside the bearer-authenticated API).
+#: Every HTML form endpoint (POST outside the APIs that authenticate by what the request
+#: carries, a key in a header or a YOURLS signature, never by the session cookie).
+SIGNED_APIS = ("/api/v1/", "/api/v2/", "/yourls-api.php")
 FORM_ENDPOINTS = {
     "accounts.signup",
     "accounts.login",
@@ -240,7 +245,7 @@ FORM_ENDPOINTS = {
     "api_ui.keys",
     "api_ui.revoke_key",
     "api_ui.transfer",
-    "redirect.unlock",
+    "redirect.password.unlock",
     "webhooks.index",
     "webhooks.enable",
     "webhooks.disable",
@@ -264,11 +269,11 @@ def test_every_form_refuses_a_post_without_its_csrf_token(
     values = {"slug": "keep", "key_id": key_id, "endpoint_id": endpoint_id}
     found = set()
     for rule in app.url_map.iter_rules():
-        if "POST" not in (rule.methods or ()) or rule.rule.startswith("/api/v1/"):
+        if "POST" not in (rule.methods or ()) or rule.rule.startswith(SIGNED_APIS):
             continue
         found.add(rule.endpoint)
         args = {name: values[name] for name in rule.arguments}
-        if rule.endpoint == "redirect.unlock":
+        if rule.endpoint == "redirect.password.unlock":
             args["slug"] = "lockd"
         path = rule.build(args, append_unknown=False)[1]  # type: ignore[index]
         data: dict[str, Any] = {
@@ -310,6 +315,24 @@ def test_the_api_ignores_the_session_cookie(
     login(web, client, "cookie-api@example.com")
     response = client.post("/api/v1/links", json={"url": "https://evil.example/"})
     assert response.status_code == 401
+    kutt = client.post("/api/v2/links", data={"target": "https://evil.example/"})
+    assert kutt.status_code == 401
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(Link.id))) == 0
+
+
+def test_the_yourls_api_ignores_the_session_cookie(
+    client: FlaskClient, web: WebHelper, app: Flask
+) -> None:
+    """The same for ``/yourls-api.php``: without a signature or a password in the request,
+    a logged-in browser's cross-site POST is YOURLS' 403 and creates nothing."""
+    web.create_user("cookie-yourls@example.com")
+    login(web, client, "cookie-yourls@example.com")
+    response = client.post(
+        "/yourls-api.php",
+        data={"action": "shorturl", "url": "https://evil.example/", "format": "json"},
+    )
+    assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(db.func.count(Link.id))) == 0
 
@@ -317,7 +340,12 @@ def test_the_api_ignores_the_session_cookie(
 # -- IDOR on every object endpoint ---------------------------------------------------------------
 
 #: Object endpoints that are public on purpose (a short link is meant to be followed).
-PUBLIC_OBJECT_ENDPOINTS = {"redirect.follow", "redirect.unlock", "api_docs.asset", "static"}
+PUBLIC_OBJECT_ENDPOINTS = {
+    "redirect.follow",
+    "redirect.password.unlock",
+    "api_docs.asset",
+    "static",
+}
 
 
 def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHelper) -> None:
@@ -328,7 +356,8 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
     bob_id = web.create_user("bob@example.com")
     with app.app_context():
         alice = db.session.get(User, alice_id)
-        create_link(alice, url="https://example.org/alice", slug="alices", title="private")
+        alices = create_link(alice, url="https://example.org/alice", slug="alices", title="private")
+        kutt_id = public_id(alices.id, alices.created_at)
         row, _ = create_api_key(alice_id, "alice's", "write")
         alice_key_id = row.id
         _, bob_key = create_api_key(bob_id, "bob's", "write")
@@ -336,7 +365,13 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
     bob = app.test_client()
     login(web, bob, "bob@example.com")
     token = web.csrf(bob, "/dashboard/new")
-    values = {"slug": "alices", "key_id": alice_key_id, "endpoint_id": alice_hook}
+    values = {
+        "slug": "alices",
+        "key_id": alice_key_id,
+        "public_id": kutt_id,
+        "rest": "alices",
+        "endpoint_id": alice_hook,
+    }
     checked = set()
     for rule in app.url_map.iter_rules():
         if not rule.arguments or rule.endpoint in PUBLIC_OBJECT_ENDPOINTS:
@@ -347,7 +382,7 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
                 response = bob.open(
                     path,
                     method=method,
-                    headers={"Authorization": f"Bearer {bob_key}"},
+                    headers={"Authorization": f"Bearer {bob_key}", "X-API-Key": bob_key},
                     json={"title": "pwned", "url": "https://evil.example/"},
                 )
             else:

@@ -1,0 +1,152 @@
+"""The npm client ``kutt``, unchanged, against a live fleet through nginx.
+
+``tests/clients/kutt_client.mjs`` calls every client method that maps to LinkFleet's Kutt API
+(health, links create/list/update/stats/remove, users) and prints what each returned;
+the assertions are here. ``make test-deps`` installs the client (``npm ci``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import LINKFLEET, Fleet
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+SCRIPT = CLIENTS / "kutt_client.mjs"
+EMAIL = "kutt-client@example.com"
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed")
+    if not (CLIENTS / "node_modules" / "kutt" / "package.json").is_file():
+        pytest.fail("the npm client kutt is not installed: run make test-deps")
+    return node
+
+
+@pytest.fixture(scope="module")
+def run(fleet: Fleet) -> dict[str, Any]:
+    """The script's output, run once for the module with a read-write and a read-only key."""
+    node = _node()
+    subprocess.run(
+        [LINKFLEET, "user", "create", EMAIL, "--password-stdin"],
+        input="a kutt client password\n",
+        env=fleet.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "kutt").stdout.strip()
+    read_key = fleet.cli(
+        "apikey", "create", EMAIL, "--name", "kutt read", "--scope", "read"
+    ).stdout.strip()
+    suffix = uuid.uuid4().hex[:8]
+    completed = subprocess.run(
+        [node, str(SCRIPT)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "KUTT_API": f"{fleet.url}/api/v2",
+            "KUTT_KEY": key,
+            "KUTT_READ_KEY": read_key,
+            "KUTT_SUFFIX": suffix,
+        },
+        cwd=CLIENTS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output: dict[str, Any] = json.loads(completed.stdout)
+    output["suffix"] = suffix
+    output["key"] = key
+    return output
+
+
+def test_health_and_create(run: dict[str, Any], fleet: Fleet) -> None:
+    assert run["health"] is True
+    assert run["create"]["ok"], run["create"]
+    link = run["create"]["value"]
+    assert len(link["id"]) == 36
+    assert link["address"] == f"kutt-{run['suffix']}"
+    assert link["link"] == f"{fleet.url}/kutt-{run['suffix']}"
+    assert link["password"] is True
+    assert link["description"] == "Made by the npm client"
+    assert link["expire_in"] is not None
+    assert run["createdAtIsDate"] is True  # the client's reviver read our date format
+    assert run["reuse"]["value"]["id"] == link["id"]
+
+
+def test_list_update_and_stats(run: dict[str, Any]) -> None:
+    listed = run["list"]["value"]
+    assert (listed["total"], listed["skip"], listed["limit"]) == (1, 0, 5)
+    assert listed["data"][0]["id"] == run["create"]["value"]["id"]
+    updated = run["update"]["value"]
+    assert updated["id"] == run["create"]["value"]["id"]
+    assert updated["address"] == f"kutt-{run['suffix']}-changed"
+    assert updated["target"].endswith("/changed")
+    assert updated["description"] == "Changed by the npm client"
+    stats = run["stats"]["value"]  # sent by the client as DELETE .../stats
+    assert len(stats["lastDay"]["views"]) == 24
+    assert len(stats["lastYear"]["views"]) == 12
+    assert stats["address"] == updated["address"]
+    assert run["readOnlyList"]["ok"]
+
+
+def test_users_info(run: dict[str, Any]) -> None:
+    assert run["users"]["value"] == {"apikey": run["key"], "email": EMAIL, "domains": []}
+
+
+def test_errors_reach_the_client_as_kutt_messages(run: dict[str, Any]) -> None:
+    assert run["badTarget"] == {
+        "ok": False,
+        "message": "Only http:// and https:// links are allowed.",
+        "status": 400,
+    }
+    assert run["takenAddress"]["status"] == 409
+    assert run["takenAddress"]["message"] == "Custom URL is already in use."
+    assert run["readOnlyCreate"]["status"] == 403
+    assert run["badKey"] == {"ok": False, "message": "Unauthorized.", "status": 401}
+    assert run["domainCreate"] == {"ok": False, "message": "Not found.", "status": 404}
+
+
+def test_remove(run: dict[str, Any], fleet: Fleet) -> None:
+    assert run["remove"] == {"ok": True, "value": "Link has been deleted successfully."}
+    assert run["removedAgain"]["status"] == 404
+    assert run["statsOfRemoved"]["message"] == "Link could not be found."
+    gone = requests.get(f"{fleet.url}/kutt-{run['suffix']}-changed", timeout=10)
+    assert gone.status_code == 404
+
+
+def test_the_example_of_docs_kutt_md_runs_as_written(
+    run: dict[str, Any], fleet: Fleet, tmp_path: Path
+) -> None:
+    """docs/KUTT.md's JavaScript example, with only the address of this fleet put in."""
+    text = (CLIENTS.parents[1] / "docs" / "KUTT.md").read_text()
+    example = text.split("```js\n", 1)[1].split("```", 1)[0]
+    assert "https://lnk.example/api/v2" in example
+    script = tmp_path / "example.mjs"
+    script.write_text(example.replace("https://lnk.example/api/v2", f"{fleet.url}/api/v2"))
+    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
+    completed = subprocess.run(
+        [_node(), str(script)],
+        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": run["key"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
