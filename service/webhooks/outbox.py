@@ -10,6 +10,7 @@ The payloads never carry a client address: link fields, slugs and counts only.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -20,12 +21,15 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import signals
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..links.models import Link
 from .models import PENDING, PING, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
 
 _DELIVERIES = WebhookDelivery.__table__
 
@@ -34,10 +38,10 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def envelope(event: str, data: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
+def envelope(event: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """What every delivery's body is: ``{id, type, created_at, data}``."""
     return {
-        "id": event_id or new_event_id(),
+        "id": new_event_id(),
         "type": event,
         "created_at": utcnow().isoformat(),
         "data": dict(data),
@@ -118,11 +122,18 @@ def link_data(link: Link) -> dict[str, Any]:
 
 
 def _announce(owner_id: int, event: str, data: Callable[[], Mapping[str, Any]]) -> None:
-    """Enqueue ``event`` for the owner's subscribers; ``data`` is only built if there are any."""
-    with db.engine.begin() as connection:
-        endpoint_ids = subscribers(connection, [owner_id], event).get(owner_id)
-        if endpoint_ids:
-            enqueue(connection, endpoint_ids, event, data())
+    """Enqueue ``event`` for the owner's subscribers; ``data`` is only built if there are any.
+
+    The change is already committed: a database error here is logged, not raised, so that
+    the request does not fail (and get retried) for a write that happened.
+    """
+    try:
+        with db.engine.begin() as connection:
+            endpoint_ids = subscribers(connection, [owner_id], event).get(owner_id)
+            if endpoint_ids:
+                enqueue(connection, endpoint_ids, event, data())
+    except SQLAlchemyError:
+        logger.exception("webhooks: could not enqueue %s for account %d", event, owner_id)
 
 
 def _on_created(sender: Flask, **kwargs: Any) -> None:
@@ -147,23 +158,30 @@ def _on_deleted(sender: Flask, **kwargs: Any) -> None:
 
 
 def _on_written(sender: Flask, **kwargs: Any) -> None:
-    """An import's batch: one event per link, as if each had been written alone; links are
-    only loaded for owners with a subscriber (an import costs one query more otherwise)."""
+    """An import's batch: one event per link, as if each had been written alone (errors
+    logged as in :func:`_announce`)."""
     for event, slugs in (("link.created", kwargs["created"]), ("link.updated", kwargs["updated"])):
-        if not slugs:
-            continue
-        with db.engine.begin() as connection:
-            owners = connection.scalars(
-                select(Link.owner_id).where(Link.slug.in_(slugs)).distinct()
-            ).all()
-            by_owner = subscribers(connection, owners, event)
-            if not by_owner:
-                continue
-            links = db.session.scalars(
-                select(Link).where(Link.slug.in_(slugs), Link.owner_id.in_(list(by_owner)))
-            ).all()
-            for link in links:
-                enqueue(connection, by_owner[link.owner_id], event, {"link": link_data(link)})
+        if slugs:
+            try:
+                _announce_batch(event, slugs)
+            except SQLAlchemyError:
+                logger.exception("webhooks: could not enqueue %s for an import", event)
+
+
+def _announce_batch(event: str, slugs: Sequence[str]) -> None:
+    """Links are only loaded for owners with a subscriber: otherwise one query per batch."""
+    with db.engine.begin() as connection:
+        owners = connection.scalars(
+            select(Link.owner_id).where(Link.slug.in_(slugs)).distinct()
+        ).all()
+        by_owner = subscribers(connection, owners, event)
+        if not by_owner:
+            return
+        links = db.session.scalars(
+            select(Link).where(Link.slug.in_(slugs), Link.owner_id.in_(list(by_owner)))
+        ).all()
+        for link in links:
+            enqueue(connection, by_owner[link.owner_id], event, {"link": link_data(link)})
 
 
 def connect_signals(app: Flask) -> None:
