@@ -53,6 +53,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .links import bp as redirect_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
+    from .webhooks.views import bp as webhooks_bp
     from .yourls import bp as yourls_bp
 
     app.register_blueprint(ops_bp)
@@ -60,6 +61,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(analytics_bp)
+    app.register_blueprint(webhooks_bp)
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
     app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2

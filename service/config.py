@@ -137,6 +137,20 @@ class Settings:
     #: Per-API-key budgets shared by every replica (Flask-Limiter notation).
     api_read_rate_limit: str = "600 per minute"
     api_write_rate_limit: str = "120 per minute"
+    #: Webhooks (docs/WEBHOOKS.md): allow loopback/private targets and http:// (tests only).
+    webhooks_allow_private: bool = False
+    #: Attempts per delivery, and failed attempts in a row that disable an endpoint.
+    webhooks_max_attempts: int = 8
+    webhooks_disable_after: int = 20
+    #: First retry's wait and the longest wait between attempts, in milliseconds.
+    webhooks_backoff_base_ms: int = 10_000
+    webhooks_backoff_max_ms: int = 3_600_000
+    #: Connect and read timeout of one attempt, in milliseconds.
+    webhooks_timeout_ms: int = 5000
+    #: Clicks are announced once per window per endpoint (``link.clicked``), in seconds.
+    webhooks_click_window_s: int = 60
+    #: Finished deliveries are kept in the log this long.
+    webhooks_log_retention_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -192,6 +206,17 @@ class Settings:
             raise ConfigError(f"{ENV_PREFIX}METRICS_PORT must be 0 to 65535")
         if not 0 <= self.analytics_worker_metrics_port <= 65535:
             raise ConfigError(f"{ENV_PREFIX}ANALYTICS_WORKER_METRICS_PORT must be 0 to 65535")
+        for name in (
+            "webhooks_max_attempts",
+            "webhooks_disable_after",
+            "webhooks_backoff_base_ms",
+            "webhooks_backoff_max_ms",
+            "webhooks_timeout_ms",
+            "webhooks_click_window_s",
+            "webhooks_log_retention_days",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         for name in ("api_read_rate_limit", "api_write_rate_limit"):
             try:
                 parse_many(getattr(self, name))
@@ -229,6 +254,16 @@ class Settings:
             "ANALYTICS_SHIP_INTERVAL": self.analytics_ship_interval_ms / 1000,
             "API_READ_RATE_LIMIT": self.api_read_rate_limit,
             "API_WRITE_RATE_LIMIT": self.api_write_rate_limit,
+            "WEBHOOKS_ALLOW_PRIVATE": self.webhooks_allow_private,
+            "WEBHOOKS_MAX_ATTEMPTS": self.webhooks_max_attempts,
+            "WEBHOOKS_DISABLE_AFTER": self.webhooks_disable_after,
+            "WEBHOOKS_BACKOFF_BASE": self.webhooks_backoff_base_ms / 1000,
+            "WEBHOOKS_BACKOFF_MAX": self.webhooks_backoff_max_ms / 1000,
+            "WEBHOOKS_TIMEOUT": self.webhooks_timeout_ms / 1000,
+            "WEBHOOKS_CLICK_WINDOW": self.webhooks_click_window_s,
+            "WEBHOOKS_LOG_RETENTION_DAYS": self.webhooks_log_retention_days,
+            "WEBHOOKS_POLL_INTERVAL": 1.0,
+            "WEBHOOKS_MAX_ENDPOINTS": 10,
         }
 
 

@@ -4,6 +4,7 @@ from .accounts.models import User
 from .analytics.models import DailyDimension, DailyVisitor, HourlyVisits, ProcessedEvent
 from .api.models import ApiKey
 from .links.models import Link, Tag, link_tags
+from .webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -14,5 +15,7 @@ __all__ = [
     "ProcessedEvent",
     "Tag",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "link_tags",
 ]

@@ -25,7 +25,8 @@ link_updated = _signals.signal("link-updated")
 links_written = _signals.signal("links-written")
 
 #: Sent after a link was deleted and committed; the cache evicts it on every replica.
-#: Sender: the app. Keyword arguments: ``slug`` (str).
+#: Sender: the app. Keyword arguments: ``slug`` (str), ``link_id`` and ``owner_id`` (int:
+#: the deleted row's, which can no longer be read).
 link_deleted = _signals.signal("link-deleted")
 
 #: Sent by the redirect view for every served redirect; subscribers must not block.

@@ -22,6 +22,7 @@ fails the caller rolls the whole batch back and retries it, so a batch counts al
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -127,6 +128,8 @@ class StoreResult:
     counted: int = 0
     duplicates: int = 0
     orphans: int = 0
+    #: Newly counted clicks per link id (what ``link.clicked`` webhooks announce).
+    clicks: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,7 @@ def store_events(connection: Connection, events: Sequence[Event], now: float) ->
             result.orphans += 1
             continue
         result.counted += 1
+        result.clicks[link_id] = result.clicks.get(link_id, 0) + 1
         bot = 1 if event.bot else 0
         counts = hourly[(link_id, int(event.ts // 3600))]
         counts[0] += 1

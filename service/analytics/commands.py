@@ -68,11 +68,13 @@ def worker_command(
     metrics_host: str,
     niceness: int,
 ) -> None:
-    """Count click events from the Redis Stream into the analytics tables.
+    """Count click events from the Redis Stream into the analytics tables, and send the
+    webhook deliveries (docs/WEBHOOKS.md).
 
     Several workers may run at once (one consumer group). SIGTERM finishes the current
     batch and exits.
     """
+    from ..webhooks.dispatcher import Dispatcher
     from .worker import Worker, WorkerSettings, redis_for_worker
 
     yield_cpu(niceness)
@@ -84,7 +86,10 @@ def worker_command(
         claim_idle_ms=claim_idle_ms,
         consumer=consumer,
     )
-    worker = Worker(app, redis_for_worker(app.config["REDIS_URL"], block_ms), settings)
+    webhooks = Dispatcher(app)
+    worker = Worker(
+        app, redis_for_worker(app.config["REDIS_URL"], block_ms), settings, webhooks.clicks
+    )
 
     def stop(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -103,7 +108,9 @@ def worker_command(
 
         start_http_server(port, addr=metrics_host)
         app.logger.info("analytics worker: metrics on http://%s:%d/metrics", metrics_host, port)
+    webhooks.start()  # the webhook deliveries, in a thread of this process
     worker.run()
+    webhooks.stop()
     worker.client.close()
 
 

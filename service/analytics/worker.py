@@ -16,6 +16,9 @@ Delivery and counting (docs/ARCHITECTURE.md, "Click analytics"):
   twice and nothing acked is uncounted;
 * database errors roll the batch back; the worker waits (capped exponential backoff) and
   retries the same batch, without acking, until it commits or the worker is told to stop;
+* each committed batch's per-link counts go to the webhooks' click window (``link.clicked``,
+  sent by the :class:`~service.webhooks.dispatcher.Dispatcher` that ``linkfleet worker`` runs
+  beside the worker);
 * SIGTERM / SIGINT finish the current batch, then exit;
 * lag (``XINFO GROUPS``: entries not yet delivered, entries pending) and throughput are
   Prometheus metrics, served by ``--metrics-port`` when set.
@@ -39,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..extensions import db
 from ..extensions.metrics import worker_metrics
 from ..extensions.redis_client import make_redis
+from ..webhooks.outbox import ClickWindow
 from .aggregates import (
     Event,
     StoreResult,
@@ -120,10 +124,18 @@ class Totals:
 class Worker:
     """One consumer of the click stream. Call :meth:`run` (blocks) or :meth:`step`."""
 
-    def __init__(self, app: Flask, client: redis.Redis, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        client: redis.Redis,
+        settings: WorkerSettings,
+        clicks: ClickWindow | None = None,
+    ) -> None:
         self.app = app
         self.client = client
         self.settings = settings
+        #: Where committed batches' per-link counts go for ``link.clicked`` webhooks.
+        self.clicks = clicks
         self.totals = Totals()
         self._stop = threading.Event()
         self._group_ready = False
@@ -305,6 +317,8 @@ class Worker:
         if invalid:
             logger.warning("analytics worker: %d entries were not click events; dropped", invalid)
         result = self._store(events) if events else StoreResult()
+        if self.clicks is not None and result.clicks:
+            self.clicks.add(result.clicks)
         self._retry_redis(lambda: self.client.xack(self.settings.stream, self.settings.group, *ids))
         self.totals.counted += result.counted
         self.totals.duplicates += result.duplicates

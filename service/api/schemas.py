@@ -210,3 +210,72 @@ class StatsSchema(ma.Schema):
     totals = fields.Nested(_TotalsSchema, required=True)
     series = fields.List(fields.Nested(_PointSchema), required=True)
     top = fields.Nested(_TopListsSchema, required=True)
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_events() -> tuple[str, ...]:
+    from ..webhooks.models import EVENTS
+
+    return EVENTS
+
+
+_EVENT_NAME = fields.String(validate=validate.OneOf(_webhook_events()))
+
+
+class WebhookCreateSchema(StrictSchema):
+    url = fields.String(
+        required=True,
+        validate=validate.Length(max=2048),
+        metadata={"description": "An https:// URL on a public address."},
+    )
+    events = fields.List(
+        _EVENT_NAME,
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "What to send: " + ", ".join(_webhook_events()) + "."},
+    )
+
+
+class WebhookUpdateSchema(StrictSchema):
+    url = fields.String(validate=validate.Length(max=2048))
+    events = fields.List(_EVENT_NAME, validate=validate.Length(min=1))
+    enabled = fields.Boolean(
+        metadata={"description": "false stops deliveries; true resumes them (and resets failures)."}
+    )
+
+
+class WebhookSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(), required=True, attribute="event_list")
+    enabled = fields.Boolean(required=True)
+    disabled_reason = fields.String(
+        required=True, metadata={"description": "Why the worker disabled it; empty otherwise."}
+    )
+    consecutive_failures = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = fields.String(
+        required=True,
+        metadata={"description": "The signing secret; only ever shown in this response."},
+    )
+
+
+class WebhookDeliverySchema(ma.Schema):
+    id = fields.Integer(required=True)
+    event = fields.String(required=True)
+    event_id = fields.String(required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(("pending", "delivered", "failed"))
+    )
+    attempts = fields.Integer(required=True)
+    response_code = fields.Integer(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    error = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    next_attempt_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True)

@@ -2,10 +2,10 @@
 registers them in (:func:`ordered`). Each is a class with ``init_app`` that keeps its state in
 ``app.extensions``; none holds an app or connects to anything at import time.
 
-``link_cache`` and ``analytics`` are made here on first use (:func:`__getattr__`): their
-classes live in feature packages that import this module, so importing them at import time
-would be a cycle, and gunicorn's master, which imports ``service`` before forking, loads
-neither.
+``link_cache``, ``analytics`` and ``webhooks`` are made here on first use
+(:func:`__getattr__`): their classes live in feature packages that import this module, so
+importing them at import time would be a cycle, and gunicorn's master, which imports
+``service`` before forking, loads none of them.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from .sessions import LazySessionLoginManager, RedisSessions
 if TYPE_CHECKING:
     from ..analytics.extension import Analytics
     from ..links.cache import LinkCache
+    from ..webhooks.extension import Webhooks
 
     link_cache: LinkCache
     analytics: Analytics
+    webhooks: Webhooks
 
 
 class Extension(Protocol):
@@ -92,6 +94,7 @@ login = Login(login_manager)
 _made = threading.Lock()
 _link_cache: LinkCache | None = None
 _analytics: Analytics | None = None
+_webhooks: Webhooks | None = None
 
 
 def _the_link_cache() -> LinkCache:
@@ -115,19 +118,32 @@ def _the_analytics() -> Analytics:
         return _analytics
 
 
+def _the_webhooks() -> Webhooks:
+    global _webhooks
+    from ..webhooks.extension import Webhooks
+
+    with _made:
+        if _webhooks is None:
+            _webhooks = Webhooks()
+        return _webhooks
+
+
 def __getattr__(name: str) -> object:
-    """``link_cache`` and ``analytics``, made once, on first use (see the module docstring)."""
+    """``link_cache``, ``analytics`` and ``webhooks``, made once, on first use (see the
+    module docstring)."""
     if name == "link_cache":
         return _the_link_cache()
     if name == "analytics":
         return _the_analytics()
+    if name == "webhooks":
+        return _the_webhooks()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def ordered() -> tuple[Extension, ...]:
     """Every extension in registration order: logging first (so later steps can log), then
-    Redis and what stands on it, the database, the link cache and analytics (on both), then
-    the per-request ones."""
+    Redis and what stands on it, the database, the link cache, analytics and webhooks (on
+    both), then the per-request ones."""
     return (
         json_logging,
         redis_client,
@@ -135,6 +151,7 @@ def ordered() -> tuple[Extension, ...]:
         database,
         _the_link_cache(),
         _the_analytics(),
+        _the_webhooks(),
         metrics,
         csrf,
         rate_limits,
@@ -159,4 +176,5 @@ __all__ = [
     "rate_limits",
     "redis_client",
     "sessions",
+    "webhooks",
 ]

@@ -140,11 +140,11 @@ def update_link(link: Link, **changes: Any) -> Link:
 
 def delete_link(link: Link) -> None:
     """Delete, commit and announce (``link_deleted``); the slug becomes free again."""
-    slug, link_id = link.slug, link.id
+    slug, link_id, owner_id = link.slug, link.id, link.owner_id
     db.session.delete(link)
     db.session.commit()
     _best_effort("drop the visit counter of", slug, lambda: visits.forget_visits(link_id))
-    signals.link_deleted.send(_app(), slug=slug)
+    signals.link_deleted.send(_app(), slug=slug, link_id=link_id, owner_id=owner_id)
 
 
 def visible_links(user: User) -> Select[Link]:

@@ -300,9 +300,10 @@ def test_delete_frees_the_slug_and_announces(app: Flask, make_user: UserFactory)
         owner = make_user()
         link = create_link(owner, url="https://example.com/", slug="gone", max_visits=1, tags=["t"])
         assert visits.consume_visit(link.id, 1)
+        link_id, owner_id = link.id, owner.id
         with received(signals.link_deleted) as calls:
             delete_link(link)
-        assert calls == [{"sender": app, "slug": "gone"}]
+        assert calls == [{"sender": app, "slug": "gone", "link_id": link_id, "owner_id": owner_id}]
         assert db.session.scalar(select(func.count()).select_from(Link)) == 0
         again = create_link(owner, url="https://example.org/", slug="gone", max_visits=1)
         assert visits.visit_count(again.id) == 0  # a new link starts from zero

@@ -28,6 +28,8 @@ from service.extensions import db
 from service.kutt.ids import public_id
 from service.links.models import Link
 from service.links.services import create_link
+from service.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
+from service.webhooks.services import create_endpoint
 from tests.fixtures.replicas import ReplicaFactory
 from tests.fixtures.services import RedisServer
 from tests.fixtures.users import DEFAULT_TEST_PASSWORD, WebHelper
@@ -244,6 +246,11 @@ FORM_ENDPOINTS = {
     "api_ui.revoke_key",
     "api_ui.transfer",
     "redirect.password.unlock",
+    "webhooks.index",
+    "webhooks.enable",
+    "webhooks.disable",
+    "webhooks.ping",
+    "webhooks.delete",
 }
 
 
@@ -257,8 +264,9 @@ def test_every_form_refuses_a_post_without_its_csrf_token(
         create_link(user, url="https://example.org/locked", slug="lockd", password="pass word")
         row, _ = create_api_key(user_id, "keep", "write")
         key_id = row.id
+        endpoint_id = create_endpoint(user_id, "https://93.184.215.14/keep", EVENTS).id
     login(web, client, "csrf@example.com")
-    values = {"slug": "keep", "key_id": key_id}
+    values = {"slug": "keep", "key_id": key_id, "endpoint_id": endpoint_id}
     found = set()
     for rule in app.url_map.iter_rules():
         if "POST" not in (rule.methods or ()) or rule.rule.startswith(SIGNED_APIS):
@@ -292,6 +300,9 @@ def test_every_form_refuses_a_post_without_its_csrf_token(
         assert db.session.get(ApiKey, key_id).revoked_at is None  # type: ignore[union-attr]
         assert db.session.scalar(select(User).where(User.email == "csrf2@example.com")) is None
         assert db.session.scalar(select(db.func.count(Link.id))) == 2
+        assert db.session.scalar(select(db.func.count(WebhookEndpoint.id))) == 1
+        assert db.session.get(WebhookEndpoint, endpoint_id).enabled  # type: ignore[union-attr]
+        assert db.session.scalar(select(db.func.count(WebhookDelivery.id))) == 0
     assert client.get("/dashboard").status_code == 200  # still logged in
 
 
@@ -350,10 +361,17 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         row, _ = create_api_key(alice_id, "alice's", "write")
         alice_key_id = row.id
         _, bob_key = create_api_key(bob_id, "bob's", "write")
+        alice_hook = create_endpoint(alice_id, "https://93.184.215.14/alice", EVENTS).id
     bob = app.test_client()
     login(web, bob, "bob@example.com")
     token = web.csrf(bob, "/dashboard/new")
-    values = {"slug": "alices", "key_id": alice_key_id, "public_id": kutt_id, "rest": "alices"}
+    values = {
+        "slug": "alices",
+        "key_id": alice_key_id,
+        "public_id": kutt_id,
+        "rest": "alices",
+        "endpoint_id": alice_hook,
+    }
     checked = set()
     for rule in app.url_map.iter_rules():
         if not rule.arguments or rule.endpoint in PUBLIC_OBJECT_ENDPOINTS:
@@ -382,6 +400,10 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         assert link is not None
         assert (link.url, link.title) == ("https://example.org/alice", "private")
         assert db.session.get(ApiKey, alice_key_id).revoked_at is None  # type: ignore[union-attr]
+        hook = db.session.get(WebhookEndpoint, alice_hook)
+        assert hook is not None
+        assert (hook.url, hook.enabled) == ("https://93.184.215.14/alice", True)
+        assert db.session.scalar(select(db.func.count(WebhookDelivery.id))) == 0
 
 
 def test_an_import_cannot_overwrite_another_users_link(app: Flask, web: WebHelper) -> None:
