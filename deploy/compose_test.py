@@ -18,13 +18,13 @@ What it proves, on a host with no Docker engine and no image registry (only Debi
    that load (Redis Stream -> PostgreSQL);
 6. tears everything down (containers, network, volumes) whatever happened.
 
-podman facts this relies on (checked on Debian 12 hosts, see docs/DEPLOYMENT.md): runc as the runtime and
-``default_ulimits = []`` in a containers.conf passed through ``CONTAINERS_CONF`` (crun fails
-on this host's hybrid cgroups); healthchecks are not scheduled without systemd, so this script
-runs the compose file's healthchecks itself with ``podman healthcheck run``; podman-compose
-1.0.3 ignores ``depends_on`` conditions, ``profiles`` and ``--scale``, so services are started
-in dependency order by name and scaling changes ``deploy.replicas`` through
-``LINKFLEET_APP_REPLICAS``.
+podman facts this relies on (checked on Debian 12 hosts, see docs/DEPLOYMENT.md): runc as the
+runtime and ``default_ulimits = []`` in a containers.conf passed through ``CONTAINERS_CONF``
+(crun fails on this host's hybrid cgroups); healthchecks are not scheduled without systemd, so
+this script runs the compose file's healthchecks itself with ``podman healthcheck run``;
+podman-compose 1.0.3 ignores ``depends_on`` conditions, ``profiles`` and ``--scale``, so
+services are started in dependency order by name and scaling changes ``deploy.replicas``
+through ``LINKFLEET_APP_REPLICAS``.
 
 Run as root (apt-get installs podman, podman-compose, runc, debootstrap and iptables when
 missing). Timings go to stdout and .run/compose-test/timings.json.
