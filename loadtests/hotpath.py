@@ -495,7 +495,7 @@ def plot(out: Path, hot: dict[str, Any], before: dict[str, Any] | None = None) -
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log)")
     ax.set_ylabel("percentile")
-    ax.set_title("Latency distribution through nginx (stack on core 0, wrk on core 1)")
+    ax.set_title("Latency distribution through nginx (stack on core 0, load on core 1)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

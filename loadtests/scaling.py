@@ -632,7 +632,7 @@ def measure_hot_path(
     """loadtests/hotpath.py on the one-replica fleet, before any CPU quota applies."""
     from loadtests.seed import BENCH_EMAIL, BENCH_PASSWORD
 
-    console.log("hot path: bare Flask vs the redirect, stack on core 0, wrk on core 1 ...")
+    console.log("hot path: bare Flask vs the redirect, stack on core 0, load on core 1 ...")
     hot = hotpath.measure(
         fleet,
         seconds=settings.hot_path_seconds,
