@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from service.accounts.models import User
 from service.analytics.extension import analytics
@@ -152,18 +152,38 @@ def test_a_new_link_reusing_a_deleted_slug_starts_at_zero_clicks(make_app: AppFa
 def test_the_worker_commits_durably_on_sqlite(
     make_app: AppFactory, database_config: dict[str, Any]
 ) -> None:
+    """Asked on the very connection of each of the worker's writes to the analytics tables
+    (any other pooled connection may keep the app's setting)."""
     app = make_app()
     make_link(app, "durable")
     click(app, "durable")
     wait_until(lambda: shipped_all(app), 10, "not shipped")
-    drain(app)
-    with app.app_context(), db.engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            # 2 = FULL: the WAL is synced at every commit, before the worker acks.
-            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
-        else:
-            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
-    assert database_config  # both databases ran this
+    settings: list[object] = []
+
+    def ask(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")) and (
+            "analytics_" in statement
+        ):
+            probe = cursor.connection.cursor()
+            if database_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+                probe.execute("PRAGMA synchronous")
+            else:
+                probe.execute("SHOW synchronous_commit")
+            settings.append(probe.fetchone()[0])
+            probe.close()
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", ask)
+    try:
+        drain(app)
+    finally:
+        event.remove(engine, "before_cursor_execute", ask)
+    assert settings
+    if database_config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert set(settings) == {2}  # FULL: the WAL is synced at every commit, before the ack
+    else:
+        assert set(settings) == {"on"}
 
 
 def test_sigterm_of_a_gunicorn_replica_ships_its_spool(
