@@ -16,10 +16,10 @@ LINKFLEET := $(BIN)/linkfleet
 REPLICAS  ?=
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each module stays on one of them (--dist loadscope), so a
-# module's fleet is started once; the long modules go first (tests/conftest.py). Three on
-# this 2-core machine: the fleet tests spend much of their time waiting on their fleets, and
-# with two processes a third of the CPU time idled.
-TEST_WORKERS ?= 3
+# module's fleet is started once; the long modules go first (tests/conftest.py). Four on
+# this 2-core machine: the fleet tests spend much of their time waiting on their fleets (with
+# two processes a third of the CPU time idled; three took 7:03, four 6:11).
+TEST_WORKERS ?= 4
 BENCH_ARGS ?=
 DRILLS_ARGS ?=
 
