@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +74,12 @@ def settle(app: Flask) -> None:
     wait_until(lambda: state.timer is None and not state.pending, 5, "re-invalidations ran")
 
 
-def time_until(client: FlaskClient, path: str, done: Callable[[Any], bool]) -> float:
-    """Seconds until a GET of ``path`` satisfies ``done`` (fails after 5 s)."""
-    started = time.monotonic()
-    while not done(client.get(path)):
-        assert time.monotonic() - started < 5, f"{path} never changed"
-        time.sleep(0.01)
-    return time.monotonic() - started
+def caught_up(writer: Flask, reader: Flask) -> None:
+    """Wait until ``writer``'s invalidations, its delayed second ones included, have reached
+    ``reader``'s listener. No clock is asserted here: how fast that is through a real fleet
+    is ``tests/e2e/test_links_fleet.py``'s (within a second)."""
+    settle(writer)
+    quiesce_link_cache(reader)
 
 
 def test_init_app_refuses_double_registration(app: Flask) -> None:
@@ -144,7 +143,7 @@ def test_l1_is_bounded(app: Flask, make_user: UserFactory, replica_factory: Repl
     assert len(link_cache.state(replica).l1) == 3
 
 
-def test_an_edit_reaches_every_replica_within_a_second(
+def test_an_edit_reaches_every_replica(
     app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
 ) -> None:
     one, two = app.test_client(), replica_factory("replica-2").test_client()
@@ -158,13 +157,13 @@ def test_an_edit_reaches_every_replica_within_a_second(
     assert slug in link_cache.state(replica_two).l1  # replica 2 would serve it from memory
 
     change(app, slug, url=NEW)
-    elapsed = time_until(two, f"/{slug}", lambda r: r.headers.get("Location") == NEW)
-    assert elapsed < 1.0
+    caught_up(app, replica_two)
+    assert two.get(f"/{slug}").headers["Location"] == NEW
     assert one.get(f"/{slug}").headers["Location"] == NEW
 
     remove(app, slug)
-    elapsed = time_until(two, f"/{slug}", lambda r: r.status_code == 404)
-    assert elapsed < 1.0
+    caught_up(app, replica_two)
+    assert two.get(f"/{slug}").status_code == 404
     assert one.get(f"/{slug}").status_code == 404
 
 
@@ -175,7 +174,8 @@ def test_a_new_link_replaces_a_negative_entry_everywhere(
     assert two.get("/brand-new").status_code == 404  # negative entry in L1 and L2
     wait_for_listener(two.application)
     new_link(app, make_user, slug="brand-new")
-    assert time_until(two, "/brand-new", lambda r: r.status_code == 302) < 1.0
+    caught_up(app, two.application)
+    assert two.get("/brand-new").status_code == 302
 
 
 def test_a_renamed_link_frees_its_old_slug_everywhere(
@@ -187,7 +187,8 @@ def test_a_renamed_link_frees_its_old_slug_everywhere(
     assert two.get("/renamed").status_code == 404
     wait_for_listener(two.application)
     change(app, slug, slug="renamed")
-    assert time_until(two, f"/{slug}", lambda r: r.status_code == 404) < 1.0
+    caught_up(app, two.application)
+    assert two.get(f"/{slug}").status_code == 404
     assert two.get("/renamed").status_code == 302
 
 
@@ -210,9 +211,9 @@ def test_a_stale_l2_write_that_raced_an_edit_is_removed(
     raw.set(KEY_PREFIX + slug, stale)  # the racing reader, just after the first delete
     link_cache.state(two.application).clear()  # ... and replica 2 reads it into L1
     assert two.get(f"/{slug}").headers["Location"] == OLD
-    elapsed = time_until(two, f"/{slug}", lambda r: r.headers.get("Location") == NEW)
-    assert elapsed < 1.0
+    caught_up(app, two.application)  # the delayed second invalidation removes what it wrote
     assert raw.get(KEY_PREFIX + slug) != stale.encode()
+    assert two.get(f"/{slug}").headers["Location"] == NEW
 
 
 def test_invalidations_are_published(
