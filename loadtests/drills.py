@@ -511,6 +511,14 @@ def _metric(base: str, name: str, labels: str = "") -> float:
     return total
 
 
+#: Seconds Redis stays down in the SIGTERM drill: long enough for the shipper's backoff to
+#: reach its cap (tries at about 0, 0.5, 1.5, 3.5 and 7.5 s, the next 5 s later), so that
+#: once Redis is back it still waits a few seconds before shipping, and the SIGTERM, sent as
+#: soon as Redis runs again, meets unshipped clicks. With 3 s the shipper's next try could
+#: come before the SIGTERM, and the drill then found nothing to test.
+SIGTERM_DRILL_OUTAGE = 8.0
+
+
 def sigterm_unshipped(ctx: DrillFleet, result: Result) -> None:
     """SIGTERM of replica-2 while it holds unshipped events (Redis was down a moment, the
     shipper still backs off); replica-2 is not started again until the count is taken, and
@@ -520,7 +528,7 @@ def sigterm_unshipped(ctx: DrillFleet, result: Result) -> None:
     served = ctx.warm(slug)
     with Traffic(f"{ctx.url}/{slug}", clients=ctx.size.clients, seconds=60) as load:
         ctx.supervisor.rpc.stopProcess("redis", True)
-        time.sleep(3.0)
+        time.sleep(SIGTERM_DRILL_OUTAGE)
         ctx.supervisor.rpc.startProcess("redis", True)
         unshipped = _unshipped(ctx.fleet.run_dir / "spool" / "replica-2")
         progress(f"SIGTERM replica-2 holding {unshipped} unshipped clicks (not restarted)")
