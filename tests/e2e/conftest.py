@@ -47,9 +47,12 @@ class Fleet:
     env: dict[str, str]
     url: str
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [LINKFLEET, *args],
+            input=stdin,
             env=self.env,
             capture_output=True,
             text=True,
@@ -59,6 +62,10 @@ class Fleet:
         if check and result.returncode != 0:
             pytest.fail(f"linkfleet {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
+
+    def create_user(self, email: str, password: str) -> None:
+        """An account made with the CLI, as an operator would (the password on stdin)."""
+        self.cli("user", "create", email, "--password-stdin", stdin=f"{password}\n")
 
     @property
     def spec(self) -> FleetSpec:
@@ -168,14 +175,7 @@ class RequestLoop:
 @pytest.fixture(scope="module")
 def api(fleet: Fleet) -> requests.Session:
     """A session carrying a write key of a user made with the CLI, as an operator would."""
-    subprocess.run(
-        [LINKFLEET, "user", "create", "e2e-links@example.com", "--password-stdin"],
-        input="an e2e password\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    fleet.create_user("e2e-links@example.com", "an e2e password")
     key = fleet.cli("apikey", "create", "e2e-links@example.com", "--name", "e2e").stdout.strip()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"

@@ -17,7 +17,6 @@ import re
 import selectors
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ import requests
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
+from tests.e2e.conftest import Fleet, fleet_env
 from tests.fixtures.services import child_pids, wait_until
 from tests.reliability import (
     Traffic,
@@ -327,14 +326,7 @@ def postgres_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, TcpProxy]]:
 
 
 def _api_session(fleet: Fleet, email: str) -> requests.Session:
-    subprocess.run(
-        [LINKFLEET, "user", "create", email, "--password-stdin"],
-        input="an e2e password\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    fleet.create_user(email, "an e2e password")
     key = fleet.cli("apikey", "create", email, "--name", "faults").stdout.strip()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import LINKFLEET, Fleet
+from tests.e2e.conftest import Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +39,7 @@ def _node() -> str:
 def run(fleet: Fleet) -> dict[str, Any]:
     """The script's output, run once for the module with a read-write and a read-only key."""
     node = _node()
-    subprocess.run(
-        [LINKFLEET, "user", "create", EMAIL, "--password-stdin"],
-        input="a kutt client password\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    fleet.create_user(EMAIL, "a kutt client password")
     key = fleet.cli("apikey", "create", EMAIL, "--name", "kutt").stdout.strip()
     read_key = fleet.cli(
         "apikey", "create", EMAIL, "--name", "kutt read", "--scope", "read"

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +22,7 @@ import redis
 from service.analytics.salt import SALT_KEY
 from service.fleet.privacy import Retention, Rotator
 from service.fleet.supervisor import Supervisor
-from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
+from tests.e2e.conftest import Fleet, fleet_env
 from tests.fixtures.services import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -72,14 +71,7 @@ def fleet_redis(fleet: Fleet) -> redis.Redis:
 @pytest.fixture(scope="module")
 def clicked(fleet: Fleet) -> dict[str, Any]:
     """A link clicked by a client that forges its address and country."""
-    subprocess.run(
-        [LINKFLEET, "user", "create", "privacy@example.com", "--password-stdin"],
-        input="a privacy password\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    fleet.create_user("privacy@example.com", "a privacy password")
     key = fleet.cli("apikey", "create", "privacy@example.com", "--name", "e2e").stdout.strip()
     status, _, body = request(
         fleet,

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import yourls
 from pyourls3 import exceptions as pyourls3_errors
 from yourls import exceptions as yourls_errors
 
-from tests.e2e.conftest import LINKFLEET, Fleet
+from tests.e2e.conftest import Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +35,7 @@ class Credentials:
 @pytest.fixture(scope="module")
 def credentials(fleet: Fleet) -> Credentials:
     """An account made with the CLI, a read-write and a read key, and the write key's token."""
-    subprocess.run(
-        [LINKFLEET, "user", "create", EMAIL, "--password-stdin"],
-        input=f"{PASSWORD}\n",
-        env=fleet.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    fleet.create_user(EMAIL, PASSWORD)
     key = fleet.cli("apikey", "create", EMAIL, "--name", "yourls").stdout.strip()
     read_key = fleet.cli(
         "apikey", "create", EMAIL, "--name", "yourls read", "--scope", "read"
