@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
 from ..extensions import limiter
-from ..extensions.rate_limits import FailureBudget, client_key
+from ..extensions.rate_limits import BudgetSpent, FailureBudget, client_key
 from ..links.cache import link_cache
 from .errors import ApiProblem
 from .keys import find_active_key, touch
@@ -33,6 +33,7 @@ REALM = "LinkFleet API"
 #: Unknown keys one client may send per window before its key lookups stop.
 DEFAULT_AUTH_FAILURE_LIMIT = "10 per minute"
 _BUDGET = "linkfleet.api_auth_failures"
+_T = TypeVar("_T")
 
 
 def _challenge(error: str | None = None, description: str | None = None, **params: str) -> str:
@@ -69,18 +70,15 @@ def authenticate_token(token: str, scope: str) -> ApiKey:
     """The key ``token`` stands for, checked against the client's failure budget and
     ``scope``; else 429, 401 or 403 (``ApiProblem``). Shared by every surface that takes a
     LinkFleet key, whatever header carries it, so that they spend one failure budget."""
-    budget = failure_budget()
-    who = client_key()
-    wait = budget.retry_after(link_cache.redis, who)
-    if wait:
+    try:
+        key = budgeted(lambda: find_active_key(token))
+    except BudgetSpent as spent:
         raise ApiProblem(
             429,
             "Too many invalid API keys from this client; see Retry-After.",
-            headers={"Retry-After": str(wait)},
-        )
-    key = find_active_key(token)
+            headers={"Retry-After": str(spent.retry_after)},
+        ) from None
     if key is None:
-        budget.spend(link_cache.redis, who)
         raise ApiProblem(
             401,
             "The API key is invalid or has been revoked.",
@@ -96,6 +94,12 @@ def authenticate_token(token: str, scope: str) -> ApiKey:
     g.api_key = key
     g.api_user = key.owner
     return key
+
+
+def budgeted(check: Callable[[], _T | None]) -> _T | None:
+    """``check()`` (a credentials lookup: None when wrong) on this client's budget of failed
+    authentications, which every surface spends from (:meth:`FailureBudget.attempt`)."""
+    return failure_budget().attempt(link_cache.redis, client_key(), check)
 
 
 def failure_budget() -> FailureBudget:

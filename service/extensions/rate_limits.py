@@ -15,7 +15,9 @@ import hashlib
 import hmac
 import ipaddress
 import threading
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 import redis
 from cachetools import TTLCache
@@ -82,6 +84,17 @@ def _only_decorated_limits(limiter: Limiter, app: Flask) -> None:
     ]
 
 
+_T = TypeVar("_T")
+
+
+class BudgetSpent(Exception):
+    """The client has no failures left in this window; ``retry_after`` seconds until it has."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 class FailureBudget:
     """At most ``limit`` failures per client per window (``"30 per minute"``), in Redis.
 
@@ -133,8 +146,21 @@ class FailureBudget:
         with self._lock:
             self._local[who] = self._local.get(who, 0) + 1
 
+    def attempt(
+        self, client: redis.Redis | None, who: str, check: Callable[[], _T | None]
+    ) -> _T | None:
+        """``check()`` on ``who``'s budget: :class:`BudgetSpent` before it runs when the budget
+        is spent; a None result (the credentials were wrong) spends one failure."""
+        wait = self.retry_after(client, who)
+        if wait:
+            raise BudgetSpent(wait)
+        result = check()
+        if result is None:
+            self.spend(client, who)
+        return result
+
     def __repr__(self) -> str:
         return f"FailureBudget({self.name!r}, {self.amount} per {self.window}s)"
 
 
-__all__ = ["FailureBudget", "client_ip_key", "client_key", "init_rate_limits"]
+__all__ = ["BudgetSpent", "FailureBudget", "client_ip_key", "client_key", "init_rate_limits"]

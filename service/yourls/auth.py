@@ -32,12 +32,11 @@ from sqlalchemy import select
 
 from ..accounts.models import User
 from ..accounts.services import authenticate as authenticate_password
-from ..api.auth import failure_budget
+from ..api.auth import budgeted
 from ..api.keys import find_active_key, touch
 from ..api.models import ApiKey
 from ..extensions import db
-from ..extensions.rate_limits import client_key
-from ..links.cache import link_cache
+from ..extensions.rate_limits import BudgetSpent
 
 #: YOURLS_NONCE_LIFE's default: a signed timestamp is good for 12 hours either way.
 DEFAULT_NONCE_LIFE = 43200
@@ -81,33 +80,36 @@ def signature_token(key: ApiKey) -> str:
 
 def authenticate(params: Mapping[str, str]) -> Caller:
     """The caller of this request, or :class:`AuthFailed` with YOURLS' message."""
-    signature = params.get("signature", "")
-    timestamp = params.get("timestamp")
-    username, password = params.get("username", ""), params.get("password", "")
-    attempted = bool(signature) or bool(username and password)
+    attempted = params.get("signature") or (params.get("username") and params.get("password"))
     if not attempted:
         raise AuthFailed(_failure_message(params))
-    budget = failure_budget()
-    who = client_key()
-    wait = budget.retry_after(link_cache.redis, who)
-    if wait:
+    try:
+        caller = budgeted(lambda: _caller(params))
+    except BudgetSpent as spent:
         raise AuthFailed(
-            "Too many failed logins from this client; try again later.", retry_after=wait
-        )
-    caller: Caller | None = None
-    if signature and timestamp:
-        caller = _by_signed_timestamp(signature, timestamp, params.get("hash") or "md5")
-    elif signature and timestamp is None:
-        caller = _by_key(signature)
-    elif username and password:
-        user = authenticate_password(username, password)
-        caller = Caller(user) if user is not None else None
+            "Too many failed logins from this client; try again later.",
+            retry_after=spent.retry_after,
+        ) from None
     if caller is None:
-        budget.spend(link_cache.redis, who)
         raise AuthFailed(_failure_message(params))
     if caller.key is not None:
         touch(caller.key, interval=float(current_app.config["API_KEY_TOUCH_INTERVAL"]))
     return caller
+
+
+def _caller(params: Mapping[str, str]) -> Caller | None:
+    """Whoever the signature, signed timestamp or username and password stand for."""
+    signature = params.get("signature", "")
+    timestamp = params.get("timestamp")
+    username, password = params.get("username", ""), params.get("password", "")
+    if signature and timestamp:
+        return _by_signed_timestamp(signature, timestamp, params.get("hash") or "md5")
+    if signature and timestamp is None:
+        return _by_key(signature)
+    if username and password:
+        user = authenticate_password(username, password)
+        return Caller(user) if user is not None else None
+    return None
 
 
 def _failure_message(params: Mapping[str, str]) -> str:
