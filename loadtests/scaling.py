@@ -86,6 +86,10 @@ class Settings:
     hot_path_seconds: int = 10
 
 
+#: Locust runs of one measurement tried before a run that records no request is an error.
+EMPTY_RUN_ATTEMPTS = 3
+
+
 class Load:
     """Runs Locust against the bench fleet and reads what the replicas' CPU did meanwhile."""
 
@@ -97,8 +101,6 @@ class Load:
     def run(self, host: str, user_class: str, users: int, seconds: int) -> Measurement:
         """One headless Locust run; statistics are reset once all users are spawned."""
         quota = self.fleet.quota_cpus()
-        cpu_before = self.fleet.replica_cpu_seconds()
-        machine_before = machine_cpu_times()
         with tempfile.TemporaryDirectory() as tmp:
             prefix = Path(tmp) / "run"
             command = [
@@ -111,15 +113,27 @@ class Load:
             if self.settings.locust_processes > 1:
                 command += ["--processes", str(self.settings.locust_processes)]
             command.append(user_class)
-            subprocess.run(
-                command, env=self.env, capture_output=True, text=True, check=False,
-                timeout=seconds + 60,
-            )  # fmt: skip
-            stats_file = prefix.with_name("run_stats.csv")
-            if not stats_file.exists():
-                raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
-            with stats_file.open() as handle:
-                row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+            # On a busy machine a short run can end before Locust has spawned its users (the
+            # statistics are reset then): such a run measured nothing, so it is run again.
+            for _attempt in range(EMPTY_RUN_ATTEMPTS):
+                cpu_before = self.fleet.replica_cpu_seconds()
+                machine_before = machine_cpu_times()
+                subprocess.run(
+                    command, env=self.env, capture_output=True, text=True, check=False,
+                    timeout=seconds + 60,
+                )  # fmt: skip
+                stats_file = prefix.with_name("run_stats.csv")
+                if not stats_file.exists():
+                    raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
+                with stats_file.open() as handle:
+                    row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+                if int(row["Request Count"]):
+                    break
+                console.log(f"{user_class} at {host}: Locust recorded no request, running again")
+            else:
+                raise RuntimeError(
+                    f"{EMPTY_RUN_ATTEMPTS} Locust runs of {user_class} at {host} recorded nothing"
+                )
         used = self.fleet.replica_cpu_seconds() - cpu_before
         machine_after = machine_cpu_times()
         busy = machine_after[0] - machine_before[0]
