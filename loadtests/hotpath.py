@@ -19,8 +19,12 @@ seconds per second: 1.0 is the whole pinned core). Then the tail below saturatio
 round right after that round's saturated redirect: the redirect offered at 70 % of the rate
 it reached there, open loop (:mod:`loadtests.openloop`: a fixed schedule, latency counted from
 when each request was due, so a stall is not hidden by the requests it held back, which
-``wrk`` with ``delay()`` did, and the rate stays 70 % whatever the latency). Last, every click
-served (the replica's own metrics) must have been counted by the analytics worker.
+``wrk`` with ``delay()`` did, and the rate stays 70 % whatever the latency). Every run starts
+on a quiet core (:func:`settle`: the analytics worker has counted the clicks of the run
+before, so the next series, bare Flask's included, does not pay for them), and what the
+stack spends after a run until it is quiet again is that run's catch-up, reported with the
+run's own CPU as the *all-in* cost per request. Last, every click served (the replica's own
+metrics) must have been counted by the analytics worker.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class Series:
     #: Every server process of the series (nginx, gunicorn; for LinkFleet also its Redis
     #: and the analytics worker, which count the clicks) per request.
     stack_cpu_seconds_per_request: float = 0.0
+    #: The same plus what the stack spent after the run until it was quiet again: the
+    #: analytics worker counting the clicks it had not reached during the run.
+    stack_cpu_all_in_seconds_per_request: float = 0.0
     #: Seconds the stack's threads were runnable but waited for a CPU, per request
     #: (``/proc/<pid>/task/*/schedstat``): the machine's other load on the pinned core.
     stack_runqueue_seconds_per_request: float = 0.0
@@ -251,29 +258,46 @@ def clicks_counted(env: dict[str, str]) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def summarise(runs: list[tuple[dict[str, Any], float, float, float]]) -> Series:
+@dataclass
+class Run:
+    """One load run: the load generator's summary and what the server side spent on it."""
+
+    result: dict[str, Any]
+    #: CPU seconds of the series' server process (the replica or the bare app, their tree).
+    cpu: float
+    #: CPU seconds of the series' whole stack during the run.
+    stack_cpu: float
+    #: Run-queue wait of the stack's threads during the run.
+    wait: float
+    #: CPU seconds of the stack after the run until it was quiet (:func:`settle`).
+    catch_up_cpu: float
+
+    @property
+    def requests(self) -> int:
+        return int(self.result["requests"])
+
+
+def summarise(runs: list[Run]) -> Series:
     """Medians over the runs; CPU per request from each run's CPU and request count."""
-    rates = [r["requests"] / r["duration_s"] for r, _, _, _ in runs]
-    median_run = sorted(runs, key=lambda run: run[0]["requests"])[len(runs) // 2][0]
+    rates = [r.requests / r.result["duration_s"] for r in runs]
+    counted = [r for r in runs if r.requests]
+    median_run = sorted(runs, key=lambda run: run.requests)[len(runs) // 2].result
     return Series(
         rps=round(statistics.median(rates), 1),
-        p50_ms=statistics.median(r["percentiles"]["50"] for r, _, _, _ in runs),
-        p99_ms=statistics.median(r["percentiles"]["99"] for r, _, _, _ in runs),
-        cpu_seconds_per_request=statistics.median(
-            cpu / r["requests"] for r, cpu, _, _ in runs if r["requests"]
+        p50_ms=statistics.median(r.result["percentiles"]["50"] for r in runs),
+        p99_ms=statistics.median(r.result["percentiles"]["99"] for r in runs),
+        cpu_seconds_per_request=statistics.median(r.cpu / r.requests for r in counted),
+        stack_cpu_seconds_per_request=statistics.median(r.stack_cpu / r.requests for r in counted),
+        stack_cpu_all_in_seconds_per_request=statistics.median(
+            (r.stack_cpu + r.catch_up_cpu) / r.requests for r in counted
         ),
-        stack_cpu_seconds_per_request=statistics.median(
-            stack / r["requests"] for r, _, stack, _ in runs if r["requests"]
-        ),
-        stack_runqueue_seconds_per_request=statistics.median(
-            wait / r["requests"] for r, _, _, wait in runs if r["requests"]
-        ),
+        stack_runqueue_seconds_per_request=statistics.median(r.wait / r.requests for r in counted),
         stack_cpu_busy=round(
-            statistics.median(stack / r["duration_s"] for r, _, stack, _ in runs), 3
+            statistics.median(r.stack_cpu / r.result["duration_s"] for r in runs), 3
         ),
-        offered_rps=round(statistics.median(r.get("offered_rps", 0.0) for r, _, _, _ in runs), 1),
-        requests=sum(r["requests"] for r, _, _, _ in runs),
-        errors=sum(r["errors"] + r["non_2xx_3xx"] for r, _, _, _ in runs),
+        offered_rps=round(statistics.median(r.result.get("offered_rps", 0.0) for r in runs), 1),
+        requests=sum(r.requests for r in runs),
+        errors=sum(r.result["errors"] + r.result["non_2xx_3xx"] for r in runs),
         runs=[round(rate, 1) for rate in rates],
         percentiles=median_run["percentiles"],
     )
@@ -334,9 +358,8 @@ def _measure(
         }
         for url, sent_cookie, _, _ in series.values():  # warm every path once
             wrk(url, 1, connections, cookie=sent_cookie)
-        runs: dict[str, list[tuple[dict[str, Any], float, float, float]]] = {
-            name: [] for name in series
-        }
+        quiet = stack + bare_stack
+        runs: dict[str, list[Run]] = {name: [] for name in series}
         runs["redirect_at_70pct"] = []
         for round_number in range(repeats):
             order = list(series)
@@ -346,14 +369,19 @@ def _measure(
             for name in order:
                 url, sent_cookie, pid, pids = series[name]
                 runs[name].append(
-                    _run(pid, pids, partial(wrk, url, seconds, connections, cookie=sent_cookie))
+                    _run(
+                        pid,
+                        pids,
+                        quiet,
+                        partial(wrk, url, seconds, connections, cookie=sent_cookie),
+                    )
                 )
                 if name == "redirect":
                     # The tail below saturation, at 70 % of what this round just saturated at.
-                    saturated = runs[name][-1][0]
+                    saturated = runs[name][-1].result
                     rate = 0.7 * saturated["requests"] / saturated["duration_s"]
                     runs["redirect_at_70pct"].append(
-                        _run(pid, pids, partial(openloop, url, rate, seconds, connections))
+                        _run(pid, pids, quiet, partial(openloop, url, rate, seconds, connections))
                     )
         if profile is not None:
             profile_replica(replica_pid, f"{spec.url}/{slug}", seconds, connections, profile)
@@ -373,6 +401,11 @@ def _measure(
         ],
         "redirect_vs_bare_flask_cpu": round(
             base.cpu_seconds_per_request / measured["redirect"].cpu_seconds_per_request, 3
+        ),
+        "redirect_vs_bare_flask_all_in_cpu": round(
+            base.stack_cpu_all_in_seconds_per_request
+            / measured["redirect"].stack_cpu_all_in_seconds_per_request,
+            3,
         ),
         "redirect_vs_bare_flask_stack_cpu": round(
             base.stack_cpu_seconds_per_request
@@ -409,17 +442,31 @@ def _measure(
     }  # fmt: skip
 
 
-def _run(pid: int, pids: list[int], load: Any) -> tuple[dict[str, Any], float, float, float]:
-    """``load()``'s summary with the CPU of ``pid``'s tree, of ``pids`` and their run-queue
-    wait during it."""
+def settle(
+    pids: list[int], *, window: float = 0.5, quiet: float = 0.05, limit: float = 120
+) -> float:
+    """Wait until ``pids`` use less than ``quiet`` of a CPU over ``window`` seconds (the
+    analytics worker has counted the clicks of the last run); the CPU seconds they used
+    meanwhile. So no run pays for the clicks of the one before: both stacks share a core."""
+    started, deadline = pids_cpu(pids), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = pids_cpu(pids)
+        time.sleep(window)
+        if pids_cpu(pids) - before < quiet * window:
+            break
+    return pids_cpu(pids) - started
+
+
+def _run(pid: int, pids: list[int], quiet: list[int], load: Any) -> Run:
+    """``load()`` on a quiet core (``quiet``: every process pinned there), with the CPU of
+    ``pid``'s tree and of ``pids`` and their run-queue wait during it, and the CPU ``pids``
+    spent after it until they were quiet again."""
+    settle(quiet)
     before, stack_before, wait_before = tree_cpu(pid), pids_cpu(pids), runqueue_seconds(pids)
     result: dict[str, Any] = load()
-    return (
-        result,
-        tree_cpu(pid) - before,
-        pids_cpu(pids) - stack_before,
-        runqueue_seconds(pids) - wait_before,
-    )
+    cpu, stack_cpu = tree_cpu(pid) - before, pids_cpu(pids) - stack_before
+    wait = runqueue_seconds(pids) - wait_before
+    return Run(result, cpu, stack_cpu, wait, catch_up_cpu=settle(pids))
 
 
 def profile_replica(pid: int, url: str, seconds: int, connections: int, out: Path) -> None:
