@@ -342,6 +342,7 @@ def test_the_yourls_api_ignores_the_session_cookie(
 #: Object endpoints that are public on purpose (a short link is meant to be followed).
 PUBLIC_OBJECT_ENDPOINTS = {
     "redirect.follow",
+    "preview.show",
     "redirect.password.unlock",
     "api_docs.asset",
     "static",
