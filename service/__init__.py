@@ -51,6 +51,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .dashboard import bp as dashboard_bp
     from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
+    from .links.preview import bp as preview_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
     from .webhooks.views import bp as webhooks_bp
@@ -65,6 +66,7 @@ def register_blueprints(app: LinkFleet) -> None:
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
     app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
+    app.register_blueprint(preview_bp)  # /<slug>+, the link preview
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 
 

@@ -18,7 +18,8 @@ An event is a flat JSON object (short keys, one line in the spool and one Redis 
          by it)
 ``ts``   Unix time in seconds (milliseconds precision)
 ``ref``  referrer host, lower-cased, without ``www.`` (``""``: none or not recorded)
-``br`` / ``os`` / ``dev``  browser, OS and device family from ua-parser (``""``: not recorded)
+``br`` / ``os`` / ``dev``  browser, OS and device family from ua-parser (``""``: not recorded;
+         ``dev`` is ``"Desktop"`` for a person on a desktop OS, whom ua-parser calls "Other")
 ``bot``  1 when the user agent is a crawler, a monitor or a scripted client, else 0
 ``cc``   ISO country code from the configured header, believed only when the request came
          from a trusted proxy (``""``: none, not recorded, or sent by the client itself)
@@ -96,6 +97,39 @@ BOT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+#: ua-parser's OS families of desktop and laptop systems. ua-parser names no device for a
+#: desktop browser (its device family is ``"Other"``; ``"Mac"`` for a Macintosh), so a
+#: person on one of these is counted as a :data:`DESKTOP` device instead.
+DESKTOP_SYSTEMS = frozenset(
+    {
+        "Windows",
+        "Mac OS X",
+        "macOS",
+        "Linux",
+        "Ubuntu",
+        "Debian",
+        "Fedora",
+        "Red Hat",
+        "SUSE",
+        "Arch Linux",
+        "Linux Mint",
+        "Mint",
+        "Gentoo",
+        "Slackware",
+        "Mandriva",
+        "CentOS",
+        "Chrome OS",
+        "ChromeOS",
+        "FreeBSD",
+        "OpenBSD",
+        "NetBSD",
+        "Solaris",
+    }
+)
+#: The device family recorded for a person on a :data:`DESKTOP_SYSTEMS` system.
+DESKTOP = "Desktop"
+#: ua-parser's device families that mean "a desktop or laptop computer, model unknown".
+_UNNAMED_COMPUTERS = frozenset({"Other", "Mac"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +178,8 @@ def referrer_host(referrer: str | None) -> str:
 @functools.lru_cache(maxsize=4096)
 def parse_user_agent(user_agent: str) -> tuple[str, str, str, bool]:
     """(browser, OS, device, is_bot) of a user agent; cached, since a few agents make up
-    most traffic. Unknown families are ua-parser's ``"Other"``."""
+    most traffic. Unknown families are ua-parser's ``"Other"``; a person (not a bot) whose
+    device ua-parser cannot name, on a desktop system, is on a :data:`DESKTOP`."""
     if not user_agent:
         return "Other", "Other", "Other", True  # no user agent at all: a script, not a person
     result = ua_parser.parse(user_agent)
@@ -152,6 +187,8 @@ def parse_user_agent(user_agent: str) -> tuple[str, str, str, bool]:
     system = result.os.family if result.os else "Other"
     device = result.device.family if result.device else "Other"
     bot = device == "Spider" or BOT_PATTERN.search(user_agent) is not None
+    if not bot and device in _UNNAMED_COMPUTERS and system in DESKTOP_SYSTEMS:
+        device = DESKTOP
     return browser[:MAX_VALUE_LENGTH], system[:MAX_VALUE_LENGTH], device[:MAX_VALUE_LENGTH], bot
 
 
@@ -289,6 +326,8 @@ def on_link_visited(sender: Any, **kwargs: Any) -> None:
 
 
 __all__ = [
+    "DESKTOP",
+    "DESKTOP_SYSTEMS",
     "CaptureSettings",
     "build_event",
     "daily_salt",

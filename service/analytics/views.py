@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import render_template, request
+from flask import Response, render_template, request
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
 
 from ..accounts.auth import login_required
 from ..links.services import get_link_for
 from . import bp
 from .charts import Point, bar, time_series
+from .export import EXPORTS, download
 from .stats import (
     TOP_LISTS,
     StatsQueryError,
@@ -112,6 +114,17 @@ def link_page(slug: str) -> tuple[str, int]:
     span, errors = _range_from_request()
     report = link_stats(link, span.start, span.end, span.granularity)
     return _page("analytics/link_stats.html", report, span, errors, link=link)
+
+
+@bp.get("/links/<slug>/stats/<name>.csv")
+@login_required
+def link_csv(slug: str, name: str) -> Response:
+    """One link's stored visit aggregates as a streamed CSV download (:mod:`.export`)."""
+    link = get_link_for(current_user, slug)
+    export = EXPORTS.get(name)
+    if export is None:
+        raise NotFound("There is no such download; use visits.csv or dimensions.csv.")
+    return download(link, export)
 
 
 @bp.get("/stats")

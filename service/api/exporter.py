@@ -10,12 +10,11 @@ objects. Both import back as is.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
+from ..csv_cells import csv_line
 from ..links.fields import SHOWN
 from ..links.queries import all_rows
 from .presenters import link_dict
@@ -31,14 +30,8 @@ def iter_links(user: Any, chunk: int | None = None) -> Iterator[dict[str, Any]]:
         yield link_dict(row)
 
 
-def _csv_line(values: list[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()
-
-
 def export_csv(user: Any) -> Iterator[str]:
-    yield _csv_line(list(CSV_COLUMNS))
+    yield csv_line(list(CSV_COLUMNS))
     schema = LinkSchema()
     for data in iter_links(user):
         dumped = schema.dump(data)
@@ -52,7 +45,7 @@ def export_csv(user: Any) -> Iterator[str]:
             elif isinstance(value, bool):
                 value = "true" if value else "false"
             row.append(value)
-        yield _csv_line(row)
+        yield csv_line(row)
 
 
 def export_json(user: Any) -> Iterator[str]:

@@ -263,6 +263,44 @@ def qr_png(args: dict[str, Any], slug: str) -> Response:
     return _qr(slug, "png", args)
 
 
+_CSV_DOWNLOAD = {
+    "Content-Disposition": {
+        "description": '`attachment; filename="<slug>-<name>.csv"`',
+        "schema": {"type": "string"},
+    }
+}
+
+
+@bp.route("/links/<slug>/visits.csv", methods=["GET"])
+@bp.authenticated("read")
+@bp.response(200, {"type": "string"}, content_type="text/csv", headers=_CSV_DOWNLOAD)
+def visits_csv(slug: str) -> Response:
+    """Visits per hour (CSV)
+
+    Every stored hour of the link with at least one visit, oldest first, streamed:
+    `hour,visits,bot_visits` (`hour` in ISO 8601 UTC; `visits` includes `bot_visits`).
+    """
+    from ..analytics.export import HOURLY, download
+
+    return download(_find(slug), HOURLY)
+
+
+@bp.route("/links/<slug>/dimensions.csv", methods=["GET"])
+@bp.authenticated("read")
+@bp.response(200, {"type": "string"}, content_type="text/csv", headers=_CSV_DOWNLOAD)
+def dimensions_csv(slug: str) -> Response:
+    """Visits per day and dimension (CSV)
+
+    Every stored day of the link, streamed: `day,dimension,value,visits,bot_visits`, one
+    row per UTC day, dimension (`referrer`, `browser`, `os`, `device`, `country`) and
+    value (empty: none or not recorded). Text that a spreadsheet would run as a formula
+    is prefixed with `'`.
+    """
+    from ..analytics.export import DAILY, download
+
+    return download(_find(slug), DAILY)
+
+
 @bp.route("/links/<slug>/stats", methods=["GET"])
 @bp.authenticated("read")
 @bp.arguments(StatsArgsSchema, location="query")

@@ -1,9 +1,11 @@
 """The dashboard: list, search, filter, paginate, create, edit and delete links.
 
-Every core action is a plain link or form, so the pages work without JavaScript; the only
-script (``static/dashboard.js``) adds "copy" buttons. Authorization is the links service's:
-:func:`visible_links` and :func:`get_link_for` only ever return what the user may see
-(own links, admins all) and answer 404 otherwise, so other users' links cannot be probed.
+Every core action is a plain link or form, so the pages work without JavaScript; the scripts
+only add to them: ``static/dashboard.js`` "copy" buttons, ``static/utm-builder.js`` the link
+form's UTM builder (which writes into the URL field, the one that is submitted).
+Authorization is the links service's: :func:`visible_links` and :func:`get_link_for` only
+ever return what the user may see (own links, admins all) and answer 404 otherwise, so
+other users' links cannot be probed.
 """
 
 from __future__ import annotations

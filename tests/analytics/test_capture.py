@@ -23,7 +23,14 @@ from service.analytics.capture import (
 )
 from service.analytics.extension import analytics
 from service.config import ConfigError, Settings
-from tests.analytics.conftest import CHROME, GOOGLEBOT, IPHONE
+from tests.analytics.conftest import (
+    ANDROID_PHONE,
+    CHROME,
+    FIREFOX_LINUX,
+    GOOGLEBOT,
+    IPHONE,
+    SAFARI_MAC,
+)
 from tests.fixtures.services import RedisServer
 
 DAY = 86400
@@ -198,6 +205,54 @@ def test_client_ip_behind_the_trusted_proxy_is_the_forwarded_one(click: Any) -> 
 )
 def test_bot_flag(click: Any, user_agent: str, bot: bool) -> None:
     assert click({"User-Agent": user_agent})["bot"] == int(bot)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "system", "device"),
+    [
+        pytest.param(CHROME, "Windows", "Desktop", id="chrome-windows"),
+        pytest.param(SAFARI_MAC, "Mac OS X", "Desktop", id="safari-macos"),
+        pytest.param(FIREFOX_LINUX, "Linux", "Desktop", id="firefox-linux"),
+        pytest.param(
+            "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "Ubuntu",
+            "Desktop",
+            id="firefox-ubuntu",
+        ),
+        pytest.param(
+            "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Safari/537.36",
+            "Chrome OS",
+            "Desktop",
+            id="chrome-chromeos",
+        ),
+        pytest.param(
+            "Mozilla/5.0 (X11; FreeBSD amd64; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "FreeBSD",
+            "Desktop",
+            id="firefox-freebsd",
+        ),
+        pytest.param(IPHONE, "iOS", "iPhone", id="iphone"),
+        pytest.param(ANDROID_PHONE, "Android", "Samsung SM-S911B", id="android-phone"),
+        pytest.param(GOOGLEBOT, "Other", "Spider", id="googlebot"),
+        pytest.param(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/126.0.0.0 Safari/537.36",
+            "Linux",
+            "Other",
+            id="headless-bot-on-linux",
+        ),
+        pytest.param("curl/8.5.0", "Other", "Other", id="curl"),
+        pytest.param("", "Other", "Other", id="no-user-agent"),
+    ],
+)
+def test_desktop_browsers_are_desktop_devices(
+    click: Any, user_agent: str, system: str, device: str
+) -> None:
+    """ua-parser names no device for desktop browsers; a person on a desktop OS is counted
+    as "Desktop", bots and clients without a user agent stay as ua-parser has them."""
+    event = click({"User-Agent": user_agent})
+    assert (event["os"], event["dev"]) == (system, device)
 
 
 def test_bots_are_flagged_even_when_they_send_dnt(click: Any) -> None:

@@ -31,8 +31,12 @@ from service.analytics.spool import offset_path
 from service.analytics.worker import DEFAULT_GROUP
 from service.extensions import db
 from tests.analytics.conftest import (
+    ANDROID_PHONE,
     CHROME,
+    FIREFOX_LINUX,
     GOOGLEBOT,
+    IPHONE,
+    SAFARI_MAC,
     counted,
     drain,
     event,
@@ -172,6 +176,33 @@ def test_clicks_are_aggregated_by_hour_day_and_dimension(app: Flask) -> None:
         )
         assert visitors == 2  # "a" twice counts once; the bot is not a visitor
         assert counted(app, other_id) == 1
+
+
+def test_desktop_browsers_are_counted_as_desktop_devices(app: Flask) -> None:
+    """Real clicks, captured, shipped and counted: the device dimension says "Desktop" for
+    the desktop browsers, names the phones, and keeps the bot's "Spider"."""
+    link_id = make_link(app)
+    client = app.test_client()
+    agents = [CHROME, SAFARI_MAC, FIREFOX_LINUX, IPHONE, ANDROID_PHONE, GOOGLEBOT]
+    for agent in agents:
+        assert client.get("/promo", headers={"User-Agent": agent}).status_code == 302
+    shipper = analytics.shipper(app)
+    assert shipper is not None
+    wait_until(lambda: shipper.shipped == len(agents), 10, "the shipper did not ship the clicks")
+    assert drain(app).counted == len(agents)
+    with app.app_context():
+        devices = db.session.execute(
+            select(DailyDimension.value, DailyDimension.visits, DailyDimension.bot_visits).where(
+                DailyDimension.link_id == link_id, DailyDimension.dimension == "device"
+            )
+        ).all()
+        db.session.remove()
+    assert sorted(tuple(row) for row in devices) == [
+        ("Desktop", 3, 0),
+        ("Samsung SM-S911B", 1, 0),
+        ("Spider", 1, 1),
+        ("iPhone", 1, 0),
+    ]
 
 
 def test_the_spool_replayed_after_a_crash_is_counted_once(app: Flask, make_app: AppFactory) -> None:

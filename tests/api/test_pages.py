@@ -165,6 +165,8 @@ def test_openapi_spec(client: FlaskClient) -> None:
         "/api/v1/links/{slug}/qr.svg",
         "/api/v1/links/{slug}/qr.png",
         "/api/v1/links/{slug}/stats",
+        "/api/v1/links/{slug}/visits.csv",
+        "/api/v1/links/{slug}/dimensions.csv",
         "/api/v1/links/import",
         "/api/v1/links/export",
     } <= paths

@@ -342,6 +342,7 @@ def test_the_yourls_api_ignores_the_session_cookie(
 #: Object endpoints that are public on purpose (a short link is meant to be followed).
 PUBLIC_OBJECT_ENDPOINTS = {
     "redirect.follow",
+    "preview.show",
     "redirect.password.unlock",
     "api_docs.asset",
     "static",
@@ -371,6 +372,7 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         "public_id": kutt_id,
         "rest": "alices",
         "endpoint_id": alice_hook,
+        "name": "visits",  # the stats page's CSV downloads
     }
     checked = set()
     for rule in app.url_map.iter_rules():
