@@ -24,4 +24,4 @@ from flask import Blueprint
 #: ``/summary.json``), ``/dashboard/orphan-visits``.
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard")
 
-from . import orphan_views, views  # noqa: E402, F401
+from . import live_views, orphan_views, views  # noqa: E402, F401

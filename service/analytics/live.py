@@ -101,9 +101,10 @@ class _Subscriber:
 class LiveHub:
     """Per-app, per-process state: the open streams and the one listener feeding them.
 
-    Config keys read (defaults set by :func:`init_live`): ``LIVE_MAX_STREAMS`` (100),
-    ``LIVE_HEARTBEAT_S`` (15), ``LIVE_MAX_LIFETIME_S`` (300), ``LIVE_RETRY_MS`` (3000),
-    ``LIVE_POLL_S`` (10, the page's fallback period), ``REDIS_URL``.
+    Config keys read: ``LIVE_MAX_STREAMS``, ``LIVE_HEARTBEAT_S``, ``LIVE_MAX_LIFETIME_S``
+    (``LINKFLEET_LIVE_*`` settings, :mod:`service.config`), ``LIVE_RETRY_MS`` (3000) and
+    ``LIVE_POLL_S`` (10, the page's fallback period; defaults set by :func:`init_live`),
+    ``REDIS_URL``.
     """
 
     def __init__(self, config: Any) -> None:
@@ -141,7 +142,14 @@ class LiveHub:
 
     def stream(self, subscriber: _Subscriber) -> Iterator[bytes]:
         """The body of one stream (runs outside any request context; see the module
-        docstring). Ends after the lifetime, or at once when the hub stops."""
+        docstring). Ends after the lifetime, or at once when the hub stops; gives its slot
+        back when it ends or is closed."""
+        try:
+            yield from self._events(subscriber)
+        finally:  # also when the server closes the body early (the client went away)
+            self.close(subscriber)
+
+    def _events(self, subscriber: _Subscriber) -> Iterator[bytes]:
         yield f"retry: {self.retry_ms}\n: linkfleet live visits\n\n".encode()
         deadline = time.monotonic() + self.lifetime
         while not self.stopping.is_set():
@@ -256,11 +264,8 @@ class _Listener(threading.Thread):
 
 
 def init_live(app: Flask) -> None:
-    """Set the live settings' defaults and put this app's hub in ``app.extensions``."""
+    """Set the page-side defaults and put this app's hub in ``app.extensions``."""
     config = app.config
-    config.setdefault("LIVE_MAX_STREAMS", 100)
-    config.setdefault("LIVE_HEARTBEAT_S", 15.0)
-    config.setdefault("LIVE_MAX_LIFETIME_S", 300.0)
     config.setdefault("LIVE_RETRY_MS", 3000)
     config.setdefault("LIVE_POLL_S", 10.0)
     app.extensions[EXTENSION_NAME] = LiveHub(config)

@@ -106,10 +106,8 @@ class WorkerSettings:
         settings = cls(
             stream=config.get("ANALYTICS_STREAM", DEFAULT_STREAM),
             retention_days=float(config.get("ANALYTICS_PROCESSED_RETENTION_DAYS", 7.0)),
-            orphan_referrer_cap=int(
-                config.get("ANALYTICS_ORPHAN_REFERRER_CAP", DEFAULT_REFERRER_CAP)
-            ),
-            orphan_host_cap=int(config.get("ANALYTICS_ORPHAN_HOST_CAP", DEFAULT_HOST_CAP)),
+            orphan_referrer_cap=int(config["ANALYTICS_ORPHAN_REFERRER_CAP"]),
+            orphan_host_cap=int(config["ANALYTICS_ORPHAN_HOST_CAP"]),
         )
         for name, value in overrides.items():
             if value is not None:
