@@ -134,6 +134,15 @@ class Settings:
     analytics_stream_maxlen: int = 1_000_000
     #: How long a caught-up shipper waits before shipping the next batch, in milliseconds.
     analytics_ship_interval_ms: int = 200
+    #: Distinct referrer hosts (and hosts) of orphan visits kept per UTC hour; the rest
+    #: count as "other" (a flood adds bounded rows).
+    analytics_orphan_referrer_cap: int = 100
+    analytics_orphan_host_cap: int = 20
+    #: Live statistics: open event streams per replica process (beyond: 503), the
+    #: heartbeat period and a stream's lifetime before the browser reconnects, in seconds.
+    live_max_streams: int = 100
+    live_heartbeat_s: int = 15
+    live_max_lifetime_s: int = 300
     #: Per-API-key budgets shared by every replica (Flask-Limiter notation).
     api_read_rate_limit: str = "600 per minute"
     api_write_rate_limit: str = "120 per minute"
@@ -252,6 +261,11 @@ class Settings:
             "ANALYTICS_WORKER_METRICS_PORT": self.analytics_worker_metrics_port,
             "ANALYTICS_STREAM_MAXLEN": self.analytics_stream_maxlen,
             "ANALYTICS_SHIP_INTERVAL": self.analytics_ship_interval_ms / 1000,
+            "ANALYTICS_ORPHAN_REFERRER_CAP": self.analytics_orphan_referrer_cap,
+            "ANALYTICS_ORPHAN_HOST_CAP": self.analytics_orphan_host_cap,
+            "LIVE_MAX_STREAMS": self.live_max_streams,
+            "LIVE_HEARTBEAT_S": self.live_heartbeat_s,
+            "LIVE_MAX_LIFETIME_S": self.live_max_lifetime_s,
             "API_READ_RATE_LIMIT": self.api_read_rate_limit,
             "API_WRITE_RATE_LIMIT": self.api_write_rate_limit,
             "WEBHOOKS_ALLOW_PRIVATE": self.webhooks_allow_private,

@@ -1,7 +1,13 @@
 """Imports every model so that metadata (and Alembic autogenerate) sees all tables."""
 
 from .accounts.models import User
-from .analytics.models import DailyDimension, DailyVisitor, HourlyVisits, ProcessedEvent
+from .analytics.models import (
+    DailyDimension,
+    DailyVisitor,
+    HourlyVisits,
+    OrphanHourly,
+    ProcessedEvent,
+)
 from .api.models import ApiKey
 from .links.models import Link, Tag, link_tags
 from .webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -12,6 +18,7 @@ __all__ = [
     "DailyVisitor",
     "HourlyVisits",
     "Link",
+    "OrphanHourly",
     "ProcessedEvent",
     "Tag",
     "User",

@@ -10,12 +10,18 @@ The path of a click (see docs/ARCHITECTURE.md and the module docstrings):
 3. :mod:`.worker` - ``linkfleet worker`` reads the stream with a consumer group and folds
    the events into aggregates (:mod:`.aggregates`, :mod:`.models`) idempotently;
 4. :mod:`.stats` - the queries behind the dashboard pages (:mod:`.views`, :mod:`.charts`)
-   and the API's ``GET /api/v1/links/<slug>/stats``.
+   and the API's ``GET /api/v1/links/<slug>/stats``;
+5. :mod:`.live` - the worker publishes each batch's per-link counts; the pages' event
+   streams (:mod:`.live_views`) pass them on as they arrive.
+
+Orphan visits (unknown slugs, other 404s) take the same path into an hourly aggregate
+(:mod:`.orphans`, :mod:`.orphan_stats`, the admins' page in :mod:`.orphan_views`).
 """
 
 from flask import Blueprint
 
-#: ``/dashboard/links/<slug>/stats`` and ``/dashboard/stats``.
+#: ``/dashboard/links/<slug>/stats``, ``/dashboard/stats`` (and their ``/live`` streams and
+#: ``/summary.json``), ``/dashboard/orphan-visits``.
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard")
 
-from . import views  # noqa: E402, F401
+from . import live_views, orphan_views, views  # noqa: E402, F401

@@ -15,6 +15,8 @@ from .. import signals
 from ..config import default_run_dir
 from ..extensions.metrics import CAPTURE_ERRORS
 from .capture import EXTENSION_NAME, CaptureSettings, on_link_visited
+from .live import hub_of, init_live
+from .orphans import record_orphan
 from .shipper import Shipper, ShipperSettings
 from .spool import SpoolWriter, remove_shipped, safe_dir_name
 
@@ -50,6 +52,8 @@ class Analytics:
     ``ANALYTICS_SYNC_INTERVAL`` (1 s), ``ANALYTICS_ADOPT_INTERVAL`` (30 s),
     ``ANALYTICS_SPOOL_ROTATE_BYTES`` (16 MiB)
         Shipper tuning (see :mod:`.shipper`).
+    ``ANALYTICS_ORPHANS`` (True)
+        Also spool orphan visits (unknown slugs, other 404s: :mod:`.orphans`).
     ``REDIS_URL``, ``REDIS_SOCKET_TIMEOUT``, ``SECRET_KEY``, ``REPLICA_NAME``, ``TESTING``.
     """
 
@@ -77,10 +81,14 @@ class Analytics:
         config.setdefault("ANALYTICS_ADOPT_INTERVAL", 30.0)
         config.setdefault("ANALYTICS_SPOOL_ROTATE_BYTES", 16 << 20)
         config.setdefault("REDIS_SOCKET_TIMEOUT", 1.0)
+        config.setdefault("ANALYTICS_ORPHANS", True)
         app.extensions[self.extension_name] = _State(config)
         # One receiver for every app; it finds the sending app's state (idempotent).
         signals.link_visited.connect(on_link_visited)
         app.before_request(app.extensions[self.extension_name].ensure_started)
+        # App-wide: a 404 of a path no blueprint owns has no blueprint to hook into.
+        app.after_request(record_orphan)
+        init_live(app)  # the live statistics streams (:mod:`.live`)
 
     @classmethod
     def state_of(cls, app: Any) -> _State | None:
@@ -98,6 +106,9 @@ class Analytics:
         shipper = self.shipper(app)
         if shipper is not None:
             shipper.hurry()
+        hub = hub_of(app)
+        if hub is not None:
+            hub.end_streams()  # open live streams would hold the drain to its deadline
 
     def shutdown(self, app: Flask, *, flush: bool = True) -> None:
         """Stop the shipper of ``app`` and close its spool (tests, orderly exits).
@@ -109,6 +120,9 @@ class Analytics:
         state = self.state_of(app)
         if state is not None:
             state.stop(flush=flush)
+        hub = hub_of(app)
+        if hub is not None:
+            hub.stop()
 
 
 class _State:

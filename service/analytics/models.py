@@ -7,6 +7,9 @@ Nothing here stores a raw click: the worker folds each event into
   (referrer host, browser, OS, device, country), for the "top" lists;
 * :class:`DailyVisitor` - the distinct visitor hashes per link per UTC day (unique visitors,
   exact per day; the hash's salt rotates daily, so a visitor cannot be followed across days);
+* :class:`OrphanHourly` - visits to no link (unknown or unservable slugs, other 404s) per
+  UTC hour, type, host and referrer host, with a cap on referrer hosts per hour
+  (:mod:`.orphans`): a flood adds bounded rows, never a row per request;
 * :class:`ProcessedEvent` - the ids of counted events, which makes counting idempotent: a
   redelivered or replayed event finds its id here and is skipped. Purged after a retention
   period (``ANALYTICS_PROCESSED_RETENTION_DAYS``), far longer than any redelivery window.
@@ -80,10 +83,26 @@ class DailyVisitor(db.Model):  # type: ignore[name-defined, misc]
     visitor: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+class OrphanHourly(db.Model):  # type: ignore[name-defined, misc]
+    """Orphan visits (:mod:`.orphans`) in one UTC hour of one type, host and referrer host;
+    ``visits`` includes ``bot_visits``. ``referrer_host`` is ``""`` for none and
+    ``"other"`` beyond the hour's cap of distinct referrer hosts (the same for ``host``)."""
+
+    __tablename__ = "analytics_orphan_hourly"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    host: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH), primary_key=True)
+    referrer_host: Mapped[str] = mapped_column(String(MAX_VALUE_LENGTH), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    bot_visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
 __all__ = [
     "DIMENSIONS",
     "DailyDimension",
     "DailyVisitor",
     "HourlyVisits",
+    "OrphanHourly",
     "ProcessedEvent",
 ]

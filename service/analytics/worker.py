@@ -18,7 +18,9 @@ Delivery and counting (docs/ARCHITECTURE.md, "Click analytics"):
   retries the same batch, without acking, until it commits or the worker is told to stop;
 * each committed batch's per-link counts go to the webhooks' click window (``link.clicked``,
   sent by the :class:`~service.webhooks.dispatcher.Dispatcher` that ``linkfleet worker`` runs
-  beside the worker);
+  beside the worker), and are published for the live statistics pages (:mod:`.live`);
+* orphan visits (:mod:`.orphans`) in the same stream are added to their hourly rows in the
+  batch's transaction;
 * SIGTERM / SIGINT finish the current batch, then exit;
 * lag (``XINFO GROUPS``: entries not yet delivered, entries pending) and throughput are
   Prometheus metrics, served by ``--metrics-port`` when set.
@@ -52,6 +54,15 @@ from .aggregates import (
     store_events,
 )
 from .extension import DEFAULT_STREAM
+from .live import publish_counts
+from .orphans import (
+    DEFAULT_HOST_CAP,
+    DEFAULT_REFERRER_CAP,
+    OrphanVisit,
+    is_orphan_line,
+    parse_orphan,
+    store_orphans,
+)
 from .shipper import EVENT_FIELD
 
 logger = logging.getLogger(__name__)
@@ -84,12 +95,19 @@ class WorkerSettings:
     retention_days: float = 7.0
     purge_interval: float = 3600.0
     max_backoff: float = 10.0
+    #: Distinct referrer hosts and hosts of orphan visits per UTC hour (beyond: "other").
+    orphan_referrer_cap: int = DEFAULT_REFERRER_CAP
+    orphan_host_cap: int = DEFAULT_HOST_CAP
+    #: Publish each batch's per-link counts for the live pages (:mod:`.live`).
+    publish_live: bool = True
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> WorkerSettings:
         settings = cls(
             stream=config.get("ANALYTICS_STREAM", DEFAULT_STREAM),
             retention_days=float(config.get("ANALYTICS_PROCESSED_RETENTION_DAYS", 7.0)),
+            orphan_referrer_cap=int(config["ANALYTICS_ORPHAN_REFERRER_CAP"]),
+            orphan_host_cap=int(config["ANALYTICS_ORPHAN_HOST_CAP"]),
         )
         for name, value in overrides.items():
             if value is not None:
@@ -115,10 +133,12 @@ class Totals:
     orphans: int = 0
     invalid: int = 0
     batches: int = 0
+    #: Orphan visits (:mod:`.orphans`; ``orphans`` above are clicks of deleted links).
+    orphan_visits: int = 0
 
     @property
     def handled(self) -> int:
-        return self.counted + self.duplicates + self.orphans + self.invalid
+        return self.counted + self.duplicates + self.orphans + self.invalid + self.orphan_visits
 
 
 class Worker:
@@ -304,11 +324,19 @@ class Worker:
         """Count a batch of stream entries once, commit, then ack them."""
         ids = [entry_id for entry_id, _ in entries]
         events: list[Event] = []
+        lost: list[OrphanVisit] = []
         invalid = 0
         for _, fields in entries:
             raw = None
             if fields:
                 raw = fields.get(EVENT_FIELD.encode(), fields.get(EVENT_FIELD))
+            if raw is not None and is_orphan_line(raw):
+                visit = parse_orphan(raw)
+                if visit is None:
+                    invalid += 1
+                else:
+                    lost.append(visit)
+                continue
             event = parse_event(raw) if raw is not None else None
             if event is None:
                 invalid += 1
@@ -316,14 +344,17 @@ class Worker:
                 events.append(event)
         if invalid:
             logger.warning("analytics worker: %d entries were not click events; dropped", invalid)
-        result = self._store(events) if events else StoreResult()
+        result = self._store(events, lost) if events or lost else StoreResult()
         if self.clicks is not None and result.clicks:
             self.clicks.add(result.clicks)
+        if self.settings.publish_live and result.clicks:
+            publish_counts(self.client, result.clicks)
         self._retry_redis(lambda: self.client.xack(self.settings.stream, self.settings.group, *ids))
         self.totals.counted += result.counted
         self.totals.duplicates += result.duplicates
         self.totals.orphans += result.orphans
         self.totals.invalid += invalid
+        self.totals.orphan_visits += len(lost)
         self.totals.batches += 1
         METRICS.events.labels("counted").inc(result.counted)
         METRICS.events.labels("duplicate").inc(result.duplicates)
@@ -331,8 +362,9 @@ class Worker:
         METRICS.events.labels("invalid").inc(invalid)
         return len(entries)
 
-    def _store(self, events: list[Event]) -> StoreResult:
+    def _store(self, events: list[Event], lost: list[OrphanVisit]) -> StoreResult:
         """One transaction for the batch; on a database error roll back, wait, retry."""
+        s = self.settings
         failures = 0
         while True:
             started = time.perf_counter()
@@ -340,6 +372,12 @@ class Worker:
                 with db.engine.begin() as connection:
                     make_commit_durable(connection)
                     result = store_events(connection, events, time.time())
+                    store_orphans(
+                        connection,
+                        lost,
+                        referrer_cap=s.orphan_referrer_cap,
+                        host_cap=s.orphan_host_cap,
+                    )
             except SQLAlchemyError as error:
                 failures += 1
                 METRICS.db_retries.inc()

@@ -3,7 +3,8 @@
 :func:`init_api` is what ``create_app`` calls; it builds one :class:`~.core.LinkFleetApi` per
 app (flask-smorest keeps it in ``app.extensions["flask-smorest"]``) and registers:
 
-* ``/api/v1/...`` — the REST API (:mod:`.links`, :mod:`.transfer`, :mod:`.webhooks`),
+* ``/api/v1/...`` — the REST API (:mod:`.links`, :mod:`.transfer`, :mod:`.webhooks`,
+  :mod:`.visits`),
   Bearer-key auth;
 * ``/api/openapi.json`` and ``/api/docs`` — the spec and Swagger UI from local files (:mod:`.docs`);
 * ``/dashboard/api-keys`` and ``/dashboard/import-export`` — the pages (:mod:`.keys_views`).
@@ -32,6 +33,7 @@ def init_api(app: Flask) -> None:
     from .keys_views import bp as pages_bp
     from .links import bp as links_bp
     from .transfer import bp as transfer_bp
+    from .visits import bp as visits_bp
     from .webhooks import bp as webhooks_bp
 
     for key, value in api_config_defaults().items():
@@ -41,8 +43,10 @@ def init_api(app: Flask) -> None:
     csrf.exempt(links_bp)
     csrf.exempt(transfer_bp)
     csrf.exempt(webhooks_bp)
+    csrf.exempt(visits_bp)
     api.register_blueprint(transfer_bp)  # /links/import|export before /links/<slug>
     api.register_blueprint(links_bp)
     api.register_blueprint(webhooks_bp)
+    api.register_blueprint(visits_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(pages_bp)

@@ -150,6 +150,12 @@ class ImportReportSchema(ma.Schema):
     seconds = fields.Float()
 
 
+def _orphan_types() -> tuple[str, ...]:
+    from ..analytics.orphans import TYPES
+
+    return TYPES
+
+
 class StatsArgsSchema(ma.Schema):
     """The period of ``GET /links/<slug>/stats``, checked by the analytics package."""
 
@@ -210,6 +216,33 @@ class StatsSchema(ma.Schema):
     totals = fields.Nested(_TotalsSchema, required=True)
     series = fields.List(fields.Nested(_PointSchema), required=True)
     top = fields.Nested(_TopListsSchema, required=True)
+
+
+class OrphanArgsSchema(StatsArgsSchema):
+    """The period and type of ``GET /visits/orphan``."""
+
+    type = fields.String(
+        validate=validate.OneOf(_orphan_types()),
+        metadata={"description": "Only visits of this type (default: every type)."},
+    )
+
+
+class _OrphanTopListsSchema(ma.Schema):
+    hosts = fields.List(fields.Nested(_TopSchema), required=True)
+    referrers = fields.List(fields.Nested(_TopSchema), required=True)
+
+
+class OrphanStatsSchema(ma.Schema):
+    """Orphan visits (see ``service.analytics.orphan_stats.orphan_report``)."""
+
+    start = fields.String(data_key="from", required=True)
+    end = fields.String(data_key="to", required=True)
+    granularity = fields.String(required=True)
+    type = fields.String(allow_none=True, required=True)
+    totals = fields.Nested(_CountsSchema, required=True)
+    types = fields.List(fields.Nested(_TopSchema), required=True)
+    series = fields.List(fields.Nested(_PointSchema), required=True)
+    top = fields.Nested(_OrphanTopListsSchema, required=True)
 
 
 # -- webhooks -------------------------------------------------------------------------------
