@@ -1,7 +1,8 @@
 """Render the top-level ``nginx.conf`` template for containers (compose, one DNS name per service).
 
 The local fleet renders the same template with its replicas' ports (``service/fleet/render.py``);
-here ``app_service`` switches it to a run-time resolved upstream, so both keep one set of proxy
+here ``upstream_conf`` switches its upstream servers to a file that the image's
+``upstreams.sh`` keeps equal to the app service's addresses, so both keep one set of proxy
 settings. Needs only Jinja2, so the nginx image can run it in a build stage:
 
     python render.py nginx.conf > nginx.compose.conf
@@ -25,8 +26,7 @@ CONTAINER_VARIABLES = {
     "bind_host": "0.0.0.0",  # noqa: S104 - inside the container
     "port": 8080,
     "replicas": [],
-    "app_service": "app:8000",
-    "resolver_conf": "/etc/nginx/linkfleet-resolver.conf",
+    "upstream_conf": "/etc/nginx/linkfleet-upstream.conf",
 }
 
 
@@ -44,14 +44,9 @@ def render(template: Path, **overrides: object) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template", type=Path, help="the top-level nginx.conf")
-    parser.add_argument(
-        "--app-service",
-        default=CONTAINER_VARIABLES["app_service"],
-        help="host:port of the app service (default %(default)s)",
-    )
     parser.add_argument("--port", type=int, default=CONTAINER_VARIABLES["port"])
     args = parser.parse_args(argv)
-    sys.stdout.write(render(args.template, app_service=args.app_service, port=args.port))
+    sys.stdout.write(render(args.template, port=args.port))
 
 
 if __name__ == "__main__":

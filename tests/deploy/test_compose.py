@@ -122,12 +122,15 @@ def render_container_nginx(**overrides: Any) -> str:
     return str(render.render(ROOT / "nginx.conf", **overrides))
 
 
-def test_container_nginx_resolves_the_app_service_at_run_time() -> None:
+def test_container_nginx_takes_its_servers_from_the_refreshed_file() -> None:
     conf = render_container_nginx()
-    assert "upstream linkfleet_replicas" not in conf
-    assert "include /etc/nginx/linkfleet-resolver.conf;" in conf
-    assert "set $linkfleet_app app:8000;" in conf
-    assert conf.count("proxy_pass http://$linkfleet_app;") == 2
+    block = conf[conf.index("upstream linkfleet_replicas {") :]
+    block = block[: block.index("}")]
+    assert "include /etc/nginx/linkfleet-upstream.conf;" in block
+    assert "least_conn;" in block
+    assert "keepalive 64;" in block
+    assert "resolver" not in conf
+    assert conf.count("proxy_pass http://linkfleet_replicas;") == 2
     # The proxy settings are the fleet's own (one template).
     for setting in (
         "proxy_next_upstream error timeout;",
@@ -145,8 +148,8 @@ def test_container_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
         pytest.fail("nginx is not installed (make test installs it)")
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / name).mkdir()
-    resolver = tmp_path / "resolver.conf"
-    resolver.write_text("resolver 127.0.0.1 valid=5s ipv6=off;\n")
+    servers = tmp_path / "upstream.conf"
+    servers.write_text("server 127.0.0.1:9 down;\n")
     conf = tmp_path / "nginx.conf"
     conf.write_text(
         render_container_nginx(
@@ -154,7 +157,7 @@ def test_container_nginx_config_is_accepted_by_nginx(tmp_path: Path) -> None:
             run_dir=tmp_path,
             log_dir=tmp_path,
             nginx_temp=tmp_path,
-            resolver_conf=resolver,
+            upstream_conf=servers,
         )
     )
     result = subprocess.run(
