@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

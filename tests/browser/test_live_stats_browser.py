@@ -21,7 +21,6 @@ from service import create_app
 from service.accounts.services import create_user
 from service.extensions import db
 from tests.analytics.conftest import CHROME, analytics_config, make_worker
-from tests.browser.test_dashboard_browser import page  # noqa: F401  # the Chromium tab fixture
 from tests.fixtures.links import make_link
 from tests.fixtures.services import RedisServer
 
@@ -75,7 +74,7 @@ def live_server(redis_server: RedisServer, tmp_path: Path, mode: str) -> Iterato
 
 
 def test_the_visit_count_updates_without_a_reload(
-    page: Any,  # noqa: F811
+    page: Any,
     live_server: str,
     mode: str,
 ) -> None:
