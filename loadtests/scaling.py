@@ -118,7 +118,7 @@ class Load:
             for _attempt in range(EMPTY_RUN_ATTEMPTS):
                 cpu_before = self.fleet.replica_cpu_seconds()
                 machine_before = machine_cpu_times()
-                subprocess.run(
+                locust = subprocess.run(
                     command, env=self.env, capture_output=True, text=True, check=False,
                     timeout=seconds + 60,
                 )  # fmt: skip
@@ -129,7 +129,11 @@ class Load:
                     row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
                 if int(row["Request Count"]):
                     break
-                console.log(f"{user_class} at {host}: Locust recorded no request, running again")
+                said = (locust.stderr or locust.stdout).strip()[-600:]
+                console.log(
+                    f"{user_class} at {host}: Locust recorded no request (exit "
+                    f"{locust.returncode}: {said or 'nothing printed'}), running again"
+                )
             else:
                 raise RuntimeError(
                     f"{EMPTY_RUN_ATTEMPTS} Locust runs of {user_class} at {host} recorded nothing"
