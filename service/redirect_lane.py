@@ -82,14 +82,20 @@ class RedirectLane:
             return None
         started = time.perf_counter()
         config = app.config
-        answer = self._answer(
-            record, method=method, permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"])
-        )
         request_id = self._request_id_of(environ)
-        if answer.visit:
+        visitor = None
+        if method == "GET" or record.rules:  # a visit to record, or rules to evaluate
             visitor = app.request_class(environ)
             visitor.trusted_proxies = config["TRUSTED_PROXIES"]
             visitor.request_id = request_id
+        answer = self._answer(
+            record,
+            method=method,
+            permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"]),
+            request=visitor,
+            country_header=str(config.get("ANALYTICS_COUNTRY_HEADER") or "").strip(),
+        )
+        if answer.visit:
             self._visited.send(app, slug=record.slug, link_id=record.id, request=visitor)
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
