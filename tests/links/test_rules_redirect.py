@@ -18,8 +18,10 @@ from service.links.services import create_link, get_link_for, update_link
 from service.redirect_lane import RedirectLane
 from tests.fixtures.app import QueryCounter
 from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.replicas import ReplicaFactory
 from tests.fixtures.users import UserFactory
 from tests.links import test_views
+from tests.links.test_cache import caught_up, settle, wait_for_listener
 from tests.links.test_views import full_dispatches, visits_recorded
 
 pytestmark = pytest.mark.integration
@@ -319,3 +321,25 @@ def test_both_paths_send_the_same_headers_for_rule_links(
             )
             seen.append(sorted(item for item in response.headers.items() if item[0] != "Vary"))
         assert seen[0] == seen[1]
+
+
+def test_a_rules_edit_reaches_every_replica(
+    app: Flask, make_user: UserFactory, replica_factory: ReplicaFactory
+) -> None:
+    """Rules are a field like any other: the edit's invalidation evicts replica 2's L1
+    record, and the next visit there compiles the new rules (how fast through a real fleet
+    is the e2e suite's, as for any edit)."""
+    two = replica_factory("replica-2").test_client()
+    slug = new_link(app, make_user, rule({"type": "device", "value": "ios"}))
+    iphone = {"User-Agent": IPHONE}
+    two.get("/warm-up")
+    wait_for_listener(two.application)
+    settle(app)
+    assert two.get(f"/{slug}", headers=iphone).headers["Location"] == RULE_TARGET
+    assert slug in link_cache.state(two.application).l1  # replica 2 serves it from memory
+
+    with app.app_context():
+        link = get_link_for(make_user(admin=True), slug)
+        update_link(link, rules=[rule({"type": "device", "value": "ios"}, url=TARGET + "/new")])
+    caught_up(app, two.application)
+    assert two.get(f"/{slug}", headers=iphone).headers["Location"] == TARGET + "/new"
