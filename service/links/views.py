@@ -91,8 +91,9 @@ def redirect_answer(
 
 
 def is_plain(record: LinkRecord, now: float | None = None) -> bool:
-    """A link whose redirect depends on nothing but the record: enabled, unexpired, without
-    a visit limit (Redis) or a password (a form). Only these may take the redirect lane."""
+    """A link whose redirect depends on nothing but the record and the request (its rules, if
+    any): enabled, unexpired, without a visit limit (Redis) or a password (a form). Only these
+    may take the redirect lane."""
     return (
         record.password_hash is None
         and record.max_visits is None

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.api.conftest import assert_problem
 from tests.fixtures.accounts import AccountFactory, ApiClient
@@ -28,6 +33,12 @@ STORED = [
     },
     RULES[1],
 ]
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """The country header of our (test) proxy, as the docs' example assumes."""
+    return {"ANALYTICS_COUNTRY_HEADER": "CF-IPCountry"}
 
 
 def condition_rule(*conditions: dict[str, Any]) -> dict[str, Any]:
@@ -169,3 +180,34 @@ def test_a_bad_rules_cell_is_reported_per_row(api: ApiClient) -> None:
     assert list(by_row[2]) == ["rules"]
     assert list(by_row[3]) == ["rules.0.conditions.0"]
     assert by_row[3]["rules.0.conditions.0"][0].startswith("Rule 1, condition 1 (country)")
+
+
+def api_md_examples() -> list[Any]:
+    """The JSON blocks of docs/API.md's "Redirect rules" section: the link, the error."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text()
+    section = text.split("### Redirect rules", 1)[1].split("\n## ", 1)[0]
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.DOTALL)]
+
+
+def test_the_docs_examples_are_true(api: ApiClient) -> None:
+    link, error = api_md_examples()
+    created = api.post("/api/v1/links", json=link)
+    assert created.status_code == 201, created.get_json()
+    iphone = {"User-Agent": IPHONE}
+    assert (
+        api.client.get("/get-the-app", headers=iphone).headers["Location"]
+        == (link["rules"][0]["url"])
+    )
+    french = {"Accept-Language": "fr-CA,fr;q=0.9", "CF-IPCountry": "FR"}
+    assert (
+        api.client.get("/get-the-app", headers=french).headers["Location"]
+        == (link["rules"][2]["url"])
+    )
+    assert api.client.get("/get-the-app").headers["Location"] == link["url"]
+    bad = [
+        RULES[1],
+        {"url": "https://x.example/", "conditions": [{"type": "country", "value": "France"}]},
+        {"url": "ftp://x.example/", "conditions": [{"type": "device", "value": "ios"}]},
+    ]
+    body = assert_problem(api.post("/api/v1/links", json={"url": link["url"], "rules": bad}), 422)
+    assert {key: body[key] for key in error} == error
