@@ -21,7 +21,7 @@ from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.replicas import ReplicaFactory
 from tests.fixtures.users import UserFactory
 from tests.links import test_views
-from tests.links.test_cache import caught_up, settle, wait_for_listener
+from tests.links.test_cache import caught_up, wait_for_listener
 from tests.links.test_views import full_dispatches, visits_recorded
 
 pytestmark = pytest.mark.integration
@@ -334,7 +334,7 @@ def test_a_rules_edit_reaches_every_replica(
     iphone = {"User-Agent": IPHONE}
     two.get("/warm-up")
     wait_for_listener(two.application)
-    settle(app)
+    caught_up(app, two.application)  # the creation's late invalidation must not evict below
     assert two.get(f"/{slug}", headers=iphone).headers["Location"] == RULE_TARGET
     assert slug in link_cache.state(two.application).l1  # replica 2 serves it from memory
 
