@@ -10,6 +10,8 @@ is reported per round too: one 10 s run moves by tens of percent here):
   bare          bare Flask ``GET /r`` (302) through nginx
   redirect      LinkFleet cached redirect through nginx, click capture on
   logged_in     the same redirect from a client holding a logged-in session cookie
+  rules         a link with five redirect rules of which the last matches
+                (:data:`loadtests.seed.RULES`): every condition type evaluated per request
   healthz       LinkFleet ``/healthz`` through nginx
   bare_direct / redirect_direct   the same two straight to the gunicorn port
 
@@ -338,10 +340,14 @@ def _measure(
     password: str,
     profile: Path | None,
 ) -> dict[str, Any]:
+    from loadtests.seed import RULES_QUERY, seed_rules_link
+
     slug = fleet.slugs_file.read_text().split()[0]
+    rules_url = f"{spec.url}/{seed_rules_link(fleet.run_dir)}?{RULES_QUERY}"
     direct = f"http://127.0.0.1:{spec.replicas['replica-1']}"
     cookie = log_in(spec.url, email, password)
-    requests.get(f"{spec.url}/{slug}", timeout=10, allow_redirects=False)  # into L1
+    for url in (f"{spec.url}/{slug}", rules_url):  # into L1
+        requests.get(url, timeout=10, allow_redirects=False)
     env = fleet.child_env()
     served_before = redirects_served(direct)
     clicks_before = clicks_counted(env)
@@ -352,6 +358,7 @@ def _measure(
             "bare": (f"{bare_nginx}/r", "", bare_pid, bare_stack),
             "redirect": (f"{spec.url}/{slug}", "", replica_pid, stack),
             "logged_in": (f"{spec.url}/{slug}", cookie, replica_pid, stack),
+            "rules": (rules_url, "", replica_pid, stack),
             "healthz": (f"{spec.url}/healthz", "", replica_pid, stack),
             "bare_direct": (f"{bare_direct}/r", "", bare_pid, bare_stack),
             "redirect_direct": (f"{direct}/{slug}", "", replica_pid, stack),
@@ -424,6 +431,7 @@ def _measure(
             / measured["logged_in"].cpu_seconds_per_request,
             3,
         ),
+        **rules_ratios(measured),
         "tail": {
             "saturated_p99_over_p50": round(
                 measured["redirect"].p99_ms / measured["redirect"].p50_ms, 2
@@ -440,6 +448,20 @@ def _measure(
         "settings": {"seconds": seconds, "repeats": repeats, "connections": connections,
                      "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU},
     }  # fmt: skip
+
+
+def rules_ratios(measured: dict[str, Series]) -> dict[str, Any]:
+    """The five-rule link against the plain cached redirect: rps, per round, CPU."""
+    rules, plain = measured["rules"], measured["redirect"]
+    return {
+        "rules_vs_redirect": round(rules.rps / plain.rps, 3),
+        "rules_vs_redirect_rounds": [
+            round(a / b, 3) for a, b in zip(rules.runs, plain.runs, strict=True)
+        ],
+        "rules_vs_redirect_cpu": round(
+            plain.cpu_seconds_per_request / rules.cpu_seconds_per_request, 3
+        ),
+    }
 
 
 def settle(
@@ -532,7 +554,9 @@ def plot(out: Path, hot: dict[str, Any], before: dict[str, Any] | None = None) -
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in ("bare", "redirect", "logged_in", "healthz", "redirect_at_70pct"):
+    for name in ("bare", "redirect", "rules", "logged_in", "healthz", "redirect_at_70pct"):
+        if name not in hot["series"]:
+            continue  # a summary from before the series existed
         points = hot["series"][name]["percentiles"]
         ax.plot([points[p] for p in points], [float(p) for p in points], "o-", ms=3, label=name)
     if before is not None:

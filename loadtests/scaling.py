@@ -547,6 +547,7 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
         f"- **logged_in_vs_cookieless {hot['logged_in_vs_cookieless']:.3f}** (rounds: "
         f"{_listed(hot.get('logged_in_vs_cookieless_rounds', []))}; per replica CPU-second: "
         f"{hot['logged_in_vs_cookieless_cpu']:.3f})",
+        *rules_lines(hot),
         f"- tail: p99/p50 at saturation {tail['saturated_p99_over_p50']} (wrk, closed loop; "
         f"stack busy {tail.get('saturated_stack_cpu_busy', 0):.2f} of its core); at 70% of the "
         f"rate saturated in the same round ({tail.get('at_70pct_offered_rps', 0):.0f} rps "
@@ -572,6 +573,18 @@ def hot_path_lines(hot: dict[str, Any]) -> list[str]:
         )
     lines += ["", "![hot-path latency](hotpath_latency.png)", ""]
     return lines
+
+
+def rules_lines(hot: dict[str, Any]) -> list[str]:
+    """The five-rule link next to the plain redirect (none in a summary from before it)."""
+    if "rules_vs_redirect" not in hot:
+        return []
+    return [
+        f"- **rules_vs_redirect {hot['rules_vs_redirect']:.3f}** (a link with five redirect "
+        f"rules, the last matching, ÷ the plain cached redirect, through nginx; rounds: "
+        f"{_listed(hot['rules_vs_redirect_rounds'])}; per replica CPU-second: "
+        f"{hot['rules_vs_redirect_cpu']:.3f})"
+    ]
 
 
 def write_hot_path(out: Path, hot: dict[str, Any], before: Path | None) -> dict[str, Any]:

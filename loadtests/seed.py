@@ -13,6 +13,7 @@ import secrets
 import string
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import insert, select
 
 from service import create_app
@@ -21,6 +22,7 @@ from service.api.keys import create_api_key
 from service.config import config_with_env_file, default_run_dir
 from service.extensions import db
 from service.extensions.types import utcnow
+from service.links.services import create_link, update_link
 from service.models import Link
 
 ALPHABET = string.ascii_letters + string.digits
@@ -78,6 +80,40 @@ def seed(
     slugs_file.parent.mkdir(parents=True, exist_ok=True)
     slugs_file.write_text("\n".join(slugs) + "\n")
     return slugs
+
+
+#: The hot path's link with redirect rules: five rules, each of another condition type; the
+#: bench's request (``RULES_QUERY``, no user agent, no country, from the loopback) matches
+#: only the last, so every condition is evaluated before the target is known.
+RULES_SLUG = "bench-rules"
+RULES_QUERY = "variant=b"
+RULES_TARGET = "https://example.org/articles/variant-b"
+RULES = [
+    {"url": "https://example.org/ios", "conditions": [{"type": "device", "value": "ios"}]},
+    {"url": "https://example.org/jp", "conditions": [{"type": "country", "value": "JP"}]},
+    {"url": "https://example.org/fr", "conditions": [{"type": "language", "value": "fr"}]},
+    {
+        "url": "https://example.org/office",
+        "conditions": [{"type": "network", "value": "203.0.113.0/24"}],
+    },
+    {"url": RULES_TARGET, "conditions": [{"type": "query", "name": "variant", "value": "b"}]},
+]
+
+
+def rules_link(app: Flask) -> str:
+    """Create (or reset) the bench user's :data:`RULES_SLUG` link in ``app``; its slug."""
+    with app.app_context():
+        user = find_user(BENCH_EMAIL) or create_user(BENCH_EMAIL, BENCH_PASSWORD)
+        link = db.session.scalar(select(Link).where(Link.slug == RULES_SLUG))
+        if link is None:
+            link = create_link(user, url="https://example.org/articles/rules", slug=RULES_SLUG)
+        return update_link(link, rules=RULES).slug
+
+
+def seed_rules_link(run_dir: Path | None = None) -> str:
+    """:func:`rules_link` in the database of the fleet in ``run_dir`` (default: the local one)."""
+    fleet_env = (run_dir or default_run_dir()) / "linkfleet.env"
+    return rules_link(create_app(config_with_env_file(fleet_env)))
 
 
 def write_locust_env(env_file: Path, slugs_file: Path, api_key: str) -> None:

@@ -1,8 +1,9 @@
 """The redirect lane: a cached plain link answered before Flask builds a request context.
 
 Most traffic is ``GET /<slug>`` of a link already in this process's L1 cache, with no visit
-limit, no password and no expiry passed (:func:`.views.is_plain`). Such a redirect reads no
-session, form, login or rate limit, so the lane answers it straight from the WSGI environ
+limit, no password and no expiry passed (:func:`.views.is_plain`); redirect rules, if it has
+any, are evaluated from the request's environ. Such a redirect reads no session, form, login
+or rate limit, so the lane answers it straight from the WSGI environ
 (whatever cookies the client sends: nothing here reads them) with the answer the view would
 give (:func:`.views.redirect_answer`), the same fleet headers (:func:`service.app.fleet_headers`),
 the same ``link_visited`` signal with a real request object, and the same metrics. Anything
@@ -82,14 +83,20 @@ class RedirectLane:
             return None
         started = time.perf_counter()
         config = app.config
-        answer = self._answer(
-            record, method=method, permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"])
-        )
         request_id = self._request_id_of(environ)
-        if answer.visit:
+        visitor = None
+        if method == "GET" or record.rules:  # a visit to record, or rules to evaluate
             visitor = app.request_class(environ)
             visitor.trusted_proxies = config["TRUSTED_PROXIES"]
             visitor.request_id = request_id
+        answer = self._answer(
+            record,
+            method=method,
+            permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"]),
+            request=visitor,
+            country_header=str(config.get("ANALYTICS_COUNTRY_HEADER") or "").strip(),
+        )
+        if answer.visit:
             self._visited.send(app, slug=record.slug, link_id=record.id, request=visitor)
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),

@@ -235,9 +235,21 @@ def _text_json(text: str) -> str:
 _NO_AGENT = '"br":"","os":"","dev":""'
 
 
+@functools.lru_cache(maxsize=16)
 def _environ_key(header: str) -> str:
     """The WSGI environ key of an HTTP header (``CF-IPCountry`` -> ``HTTP_CF_IPCOUNTRY``)."""
     return "HTTP_" + header.upper().replace("-", "_")
+
+
+def trusted_country(environ: Any, header: str, trusted_proxies: tuple[str, ...]) -> str:
+    """The visitor's ISO country code from ``header`` (``ANALYTICS_COUNTRY_HEADER``), believed
+    only when the request came from a trusted proxy (nginx strips the client's own); ``""``
+    when there is none, it is malformed or the header is not configured. Analytics records
+    it, redirect rules compare it."""
+    if not header or not is_trusted_proxy(environ.get("REMOTE_ADDR", ""), trusted_proxies):
+        return ""
+    country = environ.get(_environ_key(header), "").strip().upper()
+    return country if _COUNTRY.match(country) else ""
 
 
 def event_line(
@@ -271,13 +283,8 @@ def event_line(
                 ref_json = _referrer_json(ref[:MAX_USER_AGENT])
         if not settings.user_agent:
             agent = _NO_AGENT
-        if (
-            settings.country
-            and settings.country_header
-            and is_trusted_proxy(environ.get("REMOTE_ADDR", ""), settings.trusted_proxies)
-        ):
-            country = environ.get(_environ_key(settings.country_header), "").strip().upper()
-            cc = country if _COUNTRY.match(country) else ""
+        if settings.country:
+            cc = trusted_country(environ, settings.country_header, settings.trusted_proxies)
         ip = visitor_hash(settings.salts, request.client_ip, moment)
     link = "" if link_id is None else f'"link":{int(link_id)},'
     return (
@@ -336,5 +343,6 @@ __all__ = [
     "on_link_visited",
     "parse_user_agent",
     "referrer_host",
+    "trusted_country",
     "visitor_hash",
 ]

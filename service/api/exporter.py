@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..csv_cells import csv_line
-from ..links.fields import SHOWN
+from ..links.fields import BY_NAME, SHOWN
 from ..links.queries import all_rows
 from .presenters import link_dict
 from .schemas import LinkSchema
 
 CSV_COLUMNS = SHOWN
+#: The columns whose field says how its cell is written.
+_CELLS = {name: BY_NAME[name].to_csv for name in CSV_COLUMNS if BY_NAME[name].to_csv}
 CHUNK = 1000
 
 
@@ -38,7 +40,10 @@ def export_csv(user: Any) -> Iterator[str]:
         row = []
         for column in CSV_COLUMNS:
             value = dumped.get(column)
-            if isinstance(value, list):
+            to_csv = _CELLS.get(column)
+            if to_csv is not None:
+                value = to_csv(value)
+            elif isinstance(value, list):
                 value = ",".join(value)
             elif value is None:
                 value = ""

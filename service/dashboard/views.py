@@ -35,6 +35,7 @@ from ..links import queries
 from ..links.fields import FIELDS, FORM_FIELDS, KEEP
 from ..links.models import Link
 from ..links.queries import SORTS, short_url
+from ..links.rules import RULE_EDITOR
 from ..links.services import LinkError, create_link, delete_link, get_link_for, update_link
 from . import bp
 from .forms import DeleteForm, LinkForm, form_rows
@@ -80,7 +81,12 @@ def qr_svg(url: str) -> Markup:
 
 @bp.context_processor
 def dashboard_helpers() -> dict[str, Any]:
-    return {"short_url": short_url, "link_fields": FIELDS, "form_rows": form_rows}
+    return {
+        "short_url": short_url,
+        "link_fields": FIELDS,
+        "form_rows": form_rows,
+        "rule_editor": RULE_EDITOR,
+    }
 
 
 def _int_arg(name: str, default: int, lowest: int, highest: int) -> int:
@@ -142,11 +148,17 @@ def index() -> Page:
 
 
 def _show_link_errors(form: FlaskForm, error: LinkError) -> None:
-    """Put each of the service's field errors next to its field; the rest above the form."""
-    for field, message in error.errors.items():
+    """Put each of the service's field errors next to its field; the rest above the form.
+
+    A nested field's error (``rules.1.url``) goes to its field, which also keeps it by path
+    in ``path_errors`` so that its template can place it (the rule editor: next to rule 2)."""
+    for path, message in error.errors.items():
+        field, _, rest = path.partition(".")
         target = getattr(form, field, None) if field in LINK_FIELDS else None
         if target is not None:
             target.errors = [*target.errors, message]
+            if rest:
+                target.path_errors = {**getattr(target, "path_errors", {}), rest: message}
         else:
             form.form_errors.append(message)
 

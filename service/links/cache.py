@@ -56,6 +56,7 @@ from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.rate_limits import FailureBudget, client_key
 from ..extensions.redis_client import make_redis
 from .models import Link
+from .rules import Rule, compile_rules
 
 #: Redis channel on which changed slugs are announced to every replica.
 INVALIDATE_CHANNEL = "linkfleet:link-invalidate"
@@ -83,7 +84,7 @@ _COUNT_L2 = LINK_CACHE_LOOKUPS.labels("l2")
 _COUNT_NEGATIVE = LINK_CACHE_LOOKUPS.labels("negative")
 _COUNT_DB = LINK_CACHE_LOOKUPS.labels("db")
 
-_WIRE_VERSION = 2
+_WIRE_VERSION = 3
 #: The L2 value of "there is no such link" (a record is always a list).
 _NEGATIVE = 0
 
@@ -104,6 +105,8 @@ class LinkRecord:
     #: be renamed, and reused after a delete). Always set from the row; not part of
     #: equality, which compares what the redirect serves.
     id: int = field(default=0, compare=False)
+    #: The redirect rules, compiled once when the record is built (:mod:`.rules`).
+    rules: tuple[Rule, ...] = ()
     #: ``url`` in the URI form a ``Location`` header needs, encoded once per cache fill:
     #: werkzeug's per-response IRI-to-URI pass costs the redirect about 2% of its CPU.
     location: str = field(init=False, repr=False, compare=False)
@@ -132,12 +135,13 @@ class LinkRecord:
             self.password_hash,
             self.disabled,
             self.id,
+            [rule.stored for rule in self.rules],
         ]
 
     @classmethod
     def from_wire(cls, value: Any) -> LinkRecord | None:
         """Read :meth:`to_wire` output; None for anything else (treated as a miss)."""
-        if not isinstance(value, list) or len(value) != 9 or value[0] != _WIRE_VERSION:
+        if not isinstance(value, list) or len(value) != 10 or value[0] != _WIRE_VERSION:
             return None
         try:
             return cls(
@@ -149,6 +153,7 @@ class LinkRecord:
                 password_hash=None if value[6] is None else str(value[6]),
                 disabled=bool(value[7]),
                 id=int(value[8]),
+                rules=compile_rules(value[9]),
             )
         except (TypeError, ValueError):
             return None
@@ -165,6 +170,7 @@ class LinkRecord:
             password_hash=link.password_hash,
             disabled=bool(link.disabled),
             id=int(link.id),
+            rules=compile_rules(link.rules),
         )
 
 
@@ -419,6 +425,7 @@ class _State:
                 Link.password_hash,
                 Link.disabled,
                 Link.id,
+                Link.rules,
             ).where(Link.slug == slug)
         ).first()
         return None if row is None else LinkRecord.from_link(row)

@@ -15,6 +15,7 @@ computed (``short_url``, ``visits``) or set by the service (``created_at``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from marshmallow import validate
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -40,6 +42,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from ..extensions.types import utcnow
 from .errors import ValidationError
 from .models import DEFAULT_REDIRECT_TYPE, REDIRECT_TYPES
+from .rules import CONDITION_TYPES, MAX_CONDITIONS, MAX_RULES, check_rules
 from .slugs import MAX_SLUG_LENGTH, SLUG_PATTERN, reserved_slugs, slug_problem
 from .validation import MAX_URL_LENGTH, service_hosts, validate_target_url
 
@@ -112,7 +115,8 @@ class LinkField:
     api_out: Callable[[], mf.Field[Any]] | None = None
     show: Callable[[Any], Any] | None = None
     form: Callable[[], FormField] | None = None
-    #: ``"main"``, ``"more"`` (the form's "More options") or ``"edit"`` (only when editing).
+    #: ``"main"``, ``"more"`` (the form's "More options"), ``"edit"`` (only when editing) or
+    #: ``"rules"`` (the rule editor, a partial of its own).
     form_section: str = "main"
     #: Keyword arguments for the field macro (placeholder, inputmode, ...).
     form_attrs: Mapping[str, Any] = field(default_factory=dict)
@@ -128,6 +132,9 @@ class LinkField:
     csv_headings: tuple[str, ...] = ()
     #: A CSV cell (stripped text) as the JSON value the API schema expects.
     from_csv: Callable[[str], Any] = lambda cell: cell
+    #: The shown (dumped) value as the export's CSV cell, when the generic one will not do
+    #: (lists of text are joined with commas, None is empty).
+    to_csv: Callable[[Any], str] | None = None
     #: In the ``q`` text search of the listings.
     searchable: bool = False
     #: How the detail page shows it: ``text``, ``url``, ``tags``, ``time``, ``limit``,
@@ -257,6 +264,10 @@ def _check_password(value: Any, _context: CheckContext) -> str | None:
     return value
 
 
+def _check_rules(value: Any, context: CheckContext) -> list[dict[str, Any]]:
+    return check_rules(value, own_hosts=context.own_hosts)
+
+
 def _check_disabled(value: Any, _context: CheckContext) -> bool:
     if not isinstance(value, bool):
         raise ValidationError({"disabled": "Give true or false."})
@@ -294,6 +305,71 @@ def timestamp_out(description: str, *, required: bool = False) -> Callable[[], m
         allow_none=not required,
         metadata={"description": description},
     )
+
+
+class RuleConditionSchema(ma.Schema):
+    """One condition of a redirect rule (shapes only; :mod:`.rules` checks the values)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    type = mf.String(
+        required=True,
+        validate=validate.OneOf(CONDITION_TYPES),
+        metadata={"description": "What the condition compares."},
+    )
+    value = mf.String(
+        required=True,
+        validate=[validate.Length(max=512), printable],
+        metadata={
+            "description": "ios|android|desktop, a browser family, a language tag, an ISO "
+            "country code, the query parameter's value, an ISO 8601 UTC time (before: the "
+            "request is earlier; after: at or later) or a CIDR network."
+        },
+    )
+    name = mf.String(
+        validate=[validate.Length(min=1, max=128), printable],
+        metadata={"description": "The query parameter's name (query conditions only)."},
+    )
+
+
+class RuleSchema(ma.Schema):
+    """A redirect rule: when every condition matches, the visitor goes to ``url``."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    url = mf.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+        metadata={"description": "http(s) target of this rule."},
+    )
+    conditions = mf.List(
+        mf.Nested(RuleConditionSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_CONDITIONS),
+        metadata={"description": f"1 to {MAX_CONDITIONS} conditions, all must match."},
+    )
+
+
+def _rules_from_form(value: Any) -> Any:
+    """The editor's JSON; anything unreadable goes on as text for the check to refuse."""
+    if not value:
+        return []
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _rules_cell(cell: str) -> Any:
+    """A CSV cell of rules: their JSON (what the export writes), empty for none."""
+    if not cell:
+        return []
+    try:
+        return json.loads(cell)
+    except ValueError:
+        return cell  # the schema reports "Not a valid list."
 
 
 def _optional_int_cell(cell: str) -> Any:
@@ -575,6 +651,35 @@ FIELDS: tuple[LinkField, ...] = (
         from_form=lambda value: value or None,
         csv_headings=("password",),
         from_csv=lambda cell: cell or None,
+    ),
+    LinkField(
+        name="rules",
+        label="Redirect rules",
+        check=_check_rules,
+        create=True,
+        update=True,
+        api=True,
+        column=True,
+        api_in=lambda _update: mf.List(
+            mf.Nested(RuleSchema),
+            allow_none=True,
+            validate=validate.Length(max=MAX_RULES),
+            metadata={
+                "description": f"Up to {MAX_RULES} rules, tried in order: the first whose "
+                "conditions all match the request sends the visitor to its url, else the "
+                "link's url. Null or [] removes them."
+            },
+        ),
+        api_out=lambda: mf.List(mf.Nested(RuleSchema), required=True),
+        show=lambda row: row.link.rules or [],
+        form=lambda: HiddenField("Redirect rules"),
+        form_section="rules",
+        from_form=_rules_from_form,
+        current=lambda link: link.rules or [],
+        to_form=lambda link: json.dumps(link.rules or []),
+        csv_headings=("rules",),
+        from_csv=_rules_cell,
+        to_csv=lambda value: json.dumps(value, ensure_ascii=False) if value else "",
     ),
     LinkField(
         name="visits",

@@ -21,6 +21,7 @@ both use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
@@ -35,6 +36,7 @@ from ..passwords import verify_password
 from . import bp, password_bp, visits
 from .cache import LinkRecord, link_cache
 from .forms import LinkPasswordForm
+from .rules import Visitor, pick
 from .slugs import SLUG_PATTERN, is_reserved
 
 NOT_FOUND = "There is no short link at this address."
@@ -44,6 +46,8 @@ UNCHECKABLE = "This link has a visit limit that cannot be checked right now; try
 WRONG_PASSWORD = "That password is not right."  # noqa: S105  # nosec B105  # a message, not a secret
 
 _PERMANENT = frozenset({301, 308})
+#: A link with rules answers per request: no browser or proxy may keep one answer.
+RULES_CACHE_CONTROL = "private, no-store"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +63,24 @@ class RedirectAnswer:
 
 
 def redirect_answer(
-    record: LinkRecord, *, method: str, permanent_max_age: int, status: int | None = None
+    record: LinkRecord,
+    *,
+    method: str,
+    permanent_max_age: int,
+    status: int | None = None,
+    request: Any = None,
+    country_header: str = "",
 ) -> RedirectAnswer:
-    """The one place that decides a redirect's status, caching headers and visit."""
+    """The one place that decides a redirect's status, target, caching headers and visit.
+
+    A link with rules needs ``request`` (a :class:`~service.app.LinkFleetRequest`) and the
+    app's ``ANALYTICS_COUNTRY_HEADER``: the first matching rule's target wins, else the
+    link's URL, and neither may be cached (the next visitor may get another answer)."""
     code = status or record.redirect_type
+    if record.rules:
+        rule = pick(record.rules, Visitor(request, country_header))
+        location = record.location if rule is None else rule.location
+        return RedirectAnswer(code, location, RULES_CACHE_CONTROL, visit=method != "HEAD")
     unconditional = record.expires_at is None and record.max_visits is None
     if code in _PERMANENT and unconditional and not record.has_password:
         # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.
@@ -73,8 +91,9 @@ def redirect_answer(
 
 
 def is_plain(record: LinkRecord, now: float | None = None) -> bool:
-    """A link whose redirect depends on nothing but the record: enabled, unexpired, without
-    a visit limit (Redis) or a password (a form). Only these may take the redirect lane."""
+    """A link whose redirect depends on nothing but the record and the request (its rules, if
+    any): enabled, unexpired, without a visit limit (Redis) or a password (a form). Only these
+    may take the redirect lane."""
     return (
         record.password_hash is None
         and record.max_visits is None
@@ -211,6 +230,8 @@ def _answer(record: LinkRecord, status: int | None = None) -> RedirectAnswer:
         method=request.method,
         permanent_max_age=int(current_app.config["LINK_PERMANENT_MAX_AGE"]),
         status=status,
+        request=request,
+        country_header=str(current_app.config.get("ANALYTICS_COUNTRY_HEADER") or "").strip(),
     )
 
 

@@ -21,6 +21,7 @@ LINK_KEYS = {
     "redirect_type",
     "expires_at",
     "max_visits",
+    "rules",
     "visits",
     "has_password",
     "created_at",

@@ -48,7 +48,11 @@ def test_quick_benchmark_writes_parseable_results(tmp_path: Path) -> None:
     assert summary["redirect_vs_bare_flask"] > 0
     assert summary["logged_in_vs_cookieless"] > 0
     hot = summary["hot_path"]
-    assert set(hot["series"]) >= {"bare", "redirect", "logged_in", "healthz", "redirect_at_70pct"}
+    assert set(hot["series"]) >= {
+        "bare", "redirect", "rules", "logged_in", "healthz", "redirect_at_70pct"
+    }  # fmt: skip
+    assert hot["rules_vs_redirect"] > 0
+    assert len(hot["rules_vs_redirect_rounds"]) == len(hot["redirect_vs_bare_flask_rounds"])
     for series in hot["series"].values():
         assert series["cpu_seconds_per_request"] > 0
         assert series["p50_ms"] <= series["p99_ms"]
@@ -63,7 +67,10 @@ def test_quick_benchmark_writes_parseable_results(tmp_path: Path) -> None:
     assert summary["machine"]["cgroup"] in {"v1", "v2"}
 
     report = (tmp_path / "scaling.md").read_text()
-    for heading in ("| 2 |", "redirect_vs_bare_flask", "logged_in_vs_cookieless", "projection"):
+    for heading in (
+        "| 2 |", "redirect_vs_bare_flask", "rules_vs_redirect", "logged_in_vs_cookieless",
+        "projection",
+    ):  # fmt: skip
         assert heading in report
     for image in ("throughput.png", "latency.png", "hotpath_latency.png"):
         assert (tmp_path / image).read_bytes()[:8] == PNG_MAGIC
