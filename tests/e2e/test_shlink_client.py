@@ -179,3 +179,25 @@ def test_delete(run: dict[str, Any], fleet: Fleet) -> None:
     _problem(run, "getDeleted", 404, "short-url-not-found")
     gone = requests.get(f"{fleet.url}/shlink-{run['suffix']}", timeout=10, allow_redirects=False)
     assert gone.status_code == 404
+
+
+def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: Path) -> None:
+    """docs/SHLINK.md's JavaScript example, with only the address of this fleet put in."""
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink docs").stdout.strip()
+    text = (CLIENTS.parents[1] / "docs" / "SHLINK.md").read_text()
+    example = text.split("```js\n", 1)[1].split("```", 1)[0]
+    assert '"https://lnk.example"' in example
+    script = tmp_path / "example.mjs"
+    script.write_text(example.replace('"https://lnk.example"', f'"{fleet.url}"'))
+    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
+    completed = subprocess.run(
+        [_node(), str(script)],
+        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": key},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
