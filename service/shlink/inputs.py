@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest
@@ -15,7 +14,7 @@ from werkzeug.exceptions import BadRequest
 from ..extensions.types import utcnow
 from ..links.fields import CONTROL_CHARACTERS
 from ..links.slugs import MAX_SLUG_LENGTH
-from ..links.validation import service_hosts
+from ..links.validation import is_service_host
 from .errors import ShlinkProblem, invalid_data, refused
 
 #: Shlink's default page size and the page size meaning "every item".
@@ -104,21 +103,12 @@ def short_code_length(value: Any) -> int | None:
     return integer("shortCodeLength", value, minimum=MIN_SHORT_CODE_LENGTH, maximum=MAX_SLUG_LENGTH)
 
 
-def _bare_host(value: str) -> str:
-    text = value.strip().lower()
-    try:
-        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
-    except ValueError:
-        return ""
-    return host.rstrip(".")
-
-
 def is_default_domain(value: Any) -> bool:
     """Whether ``domain`` names the one domain LinkFleet serves (absent, null, ``DEFAULT``
     or one of its own host names)."""
     if value is None or value == "" or value == DEFAULT_DOMAIN:
         return True
-    return isinstance(value, str) and _bare_host(value) in set(service_hosts())
+    return isinstance(value, str) and is_service_host(value)
 
 
 def domain(value: Any) -> None:
