@@ -531,3 +531,50 @@ def test_unknown_routes_and_methods_are_problems(shlink: ShlinkClient) -> None:
     response = shlink.request("PUT", "/short-urls")
     problem_of(response, 405)
     assert response.headers["Allow"] == "GET, POST"
+
+
+ODD_REQUESTS = [
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "maxVisits": True}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "tags": ["x" * 100]}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "tags": ["a\x00"]}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "customSlug": 7}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "customSlug": "a\x00"}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "findIfExists": "maybe"}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "shortCodeLength": "١٢"}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "validUntil": 12}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/", "domain": "[::1"}),
+    ("POST", "/short-urls", {"longUrl": "http://[::1/"}),
+    ("POST", "/short-urls", {"longUrl": "https://a.example/\x00"}),
+    ("PATCH", "/short-urls/odd", {"longUrl": "javascript:alert(1)"}),
+    ("PATCH", "/short-urls/odd", {"maxVisits": -1}),
+    ("PATCH", "/short-urls/odd", {"title": "a\x01b"}),
+    ("PUT", "/tags", {"oldName": "a\x00", "newName": "b"}),
+    ("PUT", "/tags", {"oldName": "odd", "newName": "b\x00"}),
+    ("PUT", "/tags", {"oldName": "odd", "newName": "x" * 100}),
+    ("GET", "/short-urls?page=99999999999", None),
+    ("GET", "/short-urls?page=2147483647&itemsPerPage=2147483647", None),
+    ("GET", "/short-urls?tags[]=a%00", None),
+    ("GET", "/short-urls?tags[]=" + "x" * 300, None),
+    ("GET", "/short-urls?searchTerm=%25_%5C", None),
+    ("GET", "/short-urls?startDate=2026-13-01", None),
+    ("GET", "/short-urls?orderBy=-", None),
+    ("GET", "/short-urls/odd?domain=%00", None),
+    ("GET", "/tags/a%00/visits", None),
+    ("GET", "/tags/" + "x" * 300 + "/visits", None),
+    ("GET", "/domains/%5B::1/visits", None),
+    ("GET", "/tags?itemsPerPage=1&page=3", None),
+    ("DELETE", "/tags?tags[]=a%00", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ODD_REQUESTS, ids=range(len(ODD_REQUESTS)))
+def test_odd_input_is_a_problem_never_a_500(
+    shlink: ShlinkClient, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    shlink.create(customSlug="odd", tags=["odd"])
+    response = shlink.request(method, path, json=body)
+    assert response.status_code < 500, response.get_data(as_text=True)
+    if response.status_code >= 400:
+        problem_of(response, response.status_code)
+    else:
+        assert response.mimetype == "application/json"
