@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service import create_app
 from service.analytics.models import DailyDimension, HourlyVisits
 from service.extensions import db
 from service.links.models import Link
 from tests.fixtures.accounts import Account
 from tests.fixtures.app import AppFactory
+from tests.fixtures.services import RedisServer
 from tests.shlink.conftest import ShlinkClient, problem_of
 
 pytestmark = pytest.mark.integration
@@ -90,6 +92,23 @@ def test_health_is_shlinks_shape_without_a_key(shlink: ShlinkClient, path: str) 
         "about": "https://shlink.io",
         "project": "https://github.com/shlinkio/shlink",
     }
+
+
+def test_health_fails_and_keys_wait_when_the_database_is_down(redis_server: RedisServer) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "REDIS_URL": redis_server.url,
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+        }
+    )
+    client = app.test_client()
+    health = client.get("/rest/health")
+    assert health.status_code == 503
+    assert health.get_json()["status"] == "fail"
+    listed = client.get("/rest/v3/short-urls", headers={"X-Api-Key": "lf_AAAAAAAA_" + "A" * 43})
+    assert problem_of(listed, 503)["type"] == "about:blank"
+    assert listed.headers["Retry-After"] == "5"
 
 
 def test_missing_and_unknown_keys_are_shlinks_401s(make_app: AppFactory, alice: Account) -> None:
