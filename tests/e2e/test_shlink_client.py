@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ SCRIPT = CLIENTS / "shlink_client.mjs"
 SDK = CLIENTS / "node_modules" / "@shlinkio" / "shlink-js-sdk" / "package.json"
 EMAIL = "shlink-client@example.com"
 ERRORS = "https://shlink.io/api/error/"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 EMPTY_PAGE = {
     "currentPage": 1, "pagesCount": 0, "itemsInCurrentPage": 0, "totalItems": 0,
 }  # fmt: skip
@@ -201,3 +203,41 @@ def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: P
     )
     assert completed.returncode == 0, completed.stderr
     assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
+
+
+def test_counted_clicks_reach_the_visit_summaries(fleet: Fleet) -> None:
+    """Clicks through nginx, counted by the fleet's analytics worker, show in the short URL's
+    ``visitsSummary``, the tag stats and the overview; deleting the visits erases them."""
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink visits").stdout.strip()
+    api = requests.Session()
+    api.headers["X-Api-Key"] = key
+    rest = f"{fleet.url}/rest/v3"
+    slug = f"clicked-{uuid.uuid4().hex[:8]}"
+    created = api.post(
+        f"{rest}/short-urls",
+        json={"longUrl": "https://example.org/clicked", "customSlug": slug, "tags": ["clicked"]},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    for agent in (FIREFOX, FIREFOX, None):  # python-requests' own agent counts as a bot
+        headers = {"User-Agent": agent} if agent else {}
+        visit = requests.get(
+            f"{fleet.url}/{slug}", headers=headers, allow_redirects=False, timeout=10
+        )
+        assert visit.status_code == 302
+    summary: dict[str, int] = {}
+    for _ in range(120):  # the worker counts within seconds; a busy machine may take longer
+        summary = api.get(f"{rest}/short-urls/{slug}", timeout=10).json()["visitsSummary"]
+        if summary["total"] == 3:
+            break
+        time.sleep(0.5)
+    assert summary == {"total": 3, "nonBots": 2, "bots": 1}
+    stats = api.get(f"{rest}/tags/stats", timeout=10).json()["tags"]["data"]
+    assert {"tag": "clicked", "shortUrlsCount": 1, "visitsSummary": summary} in stats
+    overview = api.get(f"{rest}/visits", timeout=10).json()["visits"]
+    assert overview["nonOrphanVisits"]["total"] >= 3
+    erased = api.delete(f"{rest}/short-urls/{slug}/visits", timeout=10)
+    assert erased.json() == {"deletedVisits": 3}
+    after = api.get(f"{rest}/short-urls/{slug}", timeout=10).json()["visitsSummary"]
+    assert after == {"total": 0, "nonBots": 0, "bots": 0}
+    assert api.delete(f"{rest}/short-urls/{slug}", timeout=10).status_code == 204
