@@ -11,5 +11,7 @@ supported and what is refused is listed in docs/SHLINK.md.
 from flask import Blueprint
 
 bp = Blueprint("shlink", __name__, url_prefix="/rest")
+#: The API version every route but ``/rest/health`` is under.
+V3 = "/v3"
 
-from . import views  # noqa: E402, F401
+from . import short_urls, tags, views, visits  # noqa: E402, F401

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from math import ceil
 from typing import Any
 
-from ..links.queries import LinkRow, short_url
+from ..links.queries import LinkRow
 from .summaries import Summary
 
 #: Shlink's ``links`` of its health answer.
@@ -38,7 +38,7 @@ def short_url_json(row: LinkRow, summary: Summary) -> dict[str, Any]:
     link = row.link
     return {
         "shortCode": link.slug,
-        "shortUrl": row.short_url or short_url(link.slug),
+        "shortUrl": row.short_url,
         "longUrl": link.url,
         "dateCreated": atom(link.created_at),
         "tags": sorted(tag.name for tag in link.tags),
