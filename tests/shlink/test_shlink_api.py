@@ -597,3 +597,11 @@ def test_odd_input_is_a_problem_never_a_500(
         problem_of(response, response.status_code)
     else:
         assert response.mimetype == "application/json"
+
+
+def test_a_body_over_the_limit_is_413(make_app: AppFactory, alice: Account) -> None:
+    shlink = ShlinkClient(make_app(API_JSON_MAX_BYTES=1024).test_client(), alice)
+    response = shlink.request(
+        "POST", "/short-urls", json={"longUrl": "https://a.example/", "title": "x" * 2000}
+    )
+    problem_of(response, 413)
