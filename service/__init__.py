@@ -54,6 +54,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .links.preview import bp as preview_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
+    from .shlink import bp as shlink_bp
     from .webhooks.views import bp as webhooks_bp
     from .yourls import bp as yourls_bp
 
@@ -66,6 +67,7 @@ def register_blueprints(app: LinkFleet) -> None:
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
     app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
+    app.register_blueprint(shlink_bp)  # Shlink REST API v3 at /rest
     app.register_blueprint(preview_bp)  # /<slug>+, the link preview
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from ..api.auth import authenticate_token, require_key
 from ..api.errors import ApiProblem
 from ..api.models import ApiKey
 from ..extensions import csrf, db
+from ..extensions.routing import allowed_methods
 from ..extensions.types import utcnow
 from ..links import queries
 from ..links.models import Link
@@ -203,15 +203,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def not_supported(rest: str = "") -> Response:
     """Anything else under ``/api/v2`` answers as Kutt's clients read errors: 405 with
     ``Allow`` for a method a path does not have, else 404."""
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    allowed = set()
-    for method in ("GET", "POST", "PATCH", "DELETE"):
-        try:
-            rule, _ = adapter.match(request.path, method=method, return_rule=True)
-        except HTTPException:  # no rule for this method (or a redirect to one)
-            continue
-        if rule.endpoint != "kutt.not_supported":
-            allowed.add(method)
+    allowed = allowed_methods("kutt.not_supported")
     if allowed:
         return error_response(405, "Method not allowed.", {"Allow": ", ".join(sorted(allowed))})
     return error_response(404, "Not found.")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app, has_request_context, request
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..analytics.models import HourlyVisits
@@ -73,6 +73,15 @@ class LinkFilter:
     created_before: datetime | None = None
     #: Only this user's links, even for an admin who may see all (Kutt's list without ``all``).
     owner_id: int | None = None
+    #: Links with any (``all_tags``: every one) of these tags, and without any (``all``: all
+    #: at once) of ``without_tags`` (Shlink's ``tags[]``/``excludeTags[]`` with their modes).
+    tags: tuple[str, ...] = ()
+    all_tags: bool = False
+    without_tags: tuple[str, ...] = ()
+    without_all_tags: bool = False
+    #: Leave out links whose expiry has passed before ``now`` / whose clicks reached the limit.
+    not_expired_at: datetime | None = None
+    not_used_up: bool = False
 
 
 @dataclass
@@ -153,20 +162,42 @@ def filtered(statement: Select[Any], criteria: LinkFilter) -> Select[Any]:
         statement = statement.where(Link.created_at < criteria.created_before)
     if criteria.owner_id is not None:
         statement = statement.where(Link.owner_id == criteria.owner_id)
+    if criteria.tags:
+        statement = statement.where(_tagged(criteria.tags, every=criteria.all_tags))
+    if criteria.without_tags:
+        statement = statement.where(
+            ~_tagged(criteria.without_tags, every=criteria.without_all_tags)
+        )
+    if criteria.not_expired_at is not None:
+        statement = statement.where(
+            or_(Link.expires_at.is_(None), Link.expires_at > criteria.not_expired_at)
+        )
+    if criteria.not_used_up:
+        statement = statement.where(
+            or_(Link.max_visits.is_(None), clicks_of(Link.id) < Link.max_visits)
+        )
     return statement
 
 
-def _clicks_of(link_id: Any) -> ColumnElement[int]:
-    """A link's click total: the sum of its hourly aggregates (a scalar subquery)."""
-    total = select(func.coalesce(func.sum(HourlyVisits.visits), 0)).where(
-        HourlyVisits.link_id == link_id
-    )
+def _tagged(names: Sequence[str], *, every: bool) -> ColumnElement[bool]:
+    """Links with any (``every``: all) of the tags ``names`` (lower-cased as stored)."""
+    wanted = [name.strip().lower() for name in names]
+    if every:
+        return and_(*(Link.tags.any(Tag.name == name) for name in wanted))
+    return Link.tags.any(Tag.name.in_(wanted))
+
+
+def clicks_of(link_id: Any, *, humans: bool = False) -> ColumnElement[int]:
+    """A link's click total: the sum of its hourly aggregates (a scalar subquery);
+    ``humans``: without the bots' visits."""
+    counted = HourlyVisits.visits - HourlyVisits.bot_visits if humans else HourlyVisits.visits
+    total = select(func.coalesce(func.sum(counted), 0)).where(HourlyVisits.link_id == link_id)
     return total.scalar_subquery()
 
 
 def _with_clicks(session: Session, statement: Select[Any]) -> list[tuple[Link, int]]:
     """The links of ``statement`` with their click totals, in one query."""
-    query = statement.add_columns(_clicks_of(Link.id))
+    query = statement.add_columns(clicks_of(Link.id))
     return [(link, int(clicks)) for link, clicks in session.execute(query).all()]
 
 
@@ -206,14 +237,16 @@ def listing(
     per_page: int = 20,
     last_page_if_past: bool = False,
     offset: int | None = None,
+    order_by: Sequence[Any] = (),
 ) -> LinkPage:
     """One page of the links ``user`` may see, ``criteria`` applied, in ``sort`` order, with
     click totals and visit-limit counters, read from a replica when there is one.
     ``last_page_if_past``: a page past the end shows the last page instead of nothing.
-    ``offset``: rows to skip instead of whole pages (APIs that page by ``skip``)."""
+    ``offset``: rows to skip instead of whole pages (APIs that page by ``skip``).
+    ``order_by``: ORDER BY clauses instead of ``sort``'s (an API's own orders)."""
     visible = visible_links(user)
     statement = filtered(visible, criteria or LinkFilter())
-    ordered = statement.order_by(*SORTS.get(sort, SORTS["newest"])[1])
+    ordered = statement.order_by(*(order_by or SORTS.get(sort, SORTS["newest"])[1]))
     if user.is_admin:
         ordered = ordered.options(selectinload(Link.owner))
 
@@ -234,8 +267,8 @@ def listing(
 
 #: Orders of :func:`ranked`: by click total (most, fewest), newest first, or at random.
 RANKINGS: dict[str, tuple[Any, ...]] = {
-    "top": (_clicks_of(Link.id).desc(), Link.id.desc()),
-    "bottom": (_clicks_of(Link.id).asc(), Link.id.asc()),
+    "top": (clicks_of(Link.id).desc(), Link.id.desc()),
+    "bottom": (clicks_of(Link.id).asc(), Link.id.asc()),
     "last": (Link.created_at.desc(), Link.id.desc()),
     "rand": (func.random(),),
 }
@@ -300,7 +333,7 @@ def all_rows(user: User, chunk: int | None = None) -> Iterator[LinkRow]:
 
 def row_of(link: Link) -> LinkRow:
     """One link (already loaded, on the primary) with its click total and counter."""
-    clicks = db.session.scalar(select(_clicks_of(link.id))) or 0
+    clicks = db.session.scalar(select(clicks_of(link.id))) or 0
     return _rows([(link, int(clicks))])[0]
 
 
@@ -324,6 +357,7 @@ __all__ = [
     "LinkPage",
     "LinkRow",
     "all_rows",
+    "clicks_of",
     "etag_of",
     "filtered",
     "limit_counters",

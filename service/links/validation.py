@@ -67,6 +67,17 @@ def service_hosts() -> set[str]:
     return hosts
 
 
+def is_service_host(value: str) -> bool:
+    """Whether ``value`` (a host name, ``host:port`` or a URL) names a host of this service,
+    as the peer APIs' ``domain`` fields may."""
+    text = value.strip()
+    try:
+        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    except ValueError:  # no URL parser accepts it
+        return False
+    return bool(host) and _host_key(host) in service_hosts()
+
+
 def _canonical_url(value: object, own_hosts: Iterable[str]) -> str:
     if not isinstance(value, str):
         raise _Refused("Enter the URL as text.")

@@ -42,7 +42,7 @@ def test_the_hooks_sit_where_forms_limits_and_logins_are(app: Flask) -> None:
     assert app.extensions["linkfleet.hook_scopes"] == {
         "csrf": ["accounts", "api_ui", "dashboard", "redirect.password", "webhooks"],
         # The APIs' per-key limits are @limiter.limit too (links, transfer, visits, webhooks,
-        # Kutt's);
+        # Kutt's, Shlink's);
         # the YOURLS API limits each action inside its one view.
         "limiter": [
             "accounts",
@@ -50,6 +50,7 @@ def test_the_hooks_sit_where_forms_limits_and_logins_are(app: Flask) -> None:
             "kutt",
             "links",
             "redirect.password",
+            "shlink",
             "transfer",
             "visits_api",
             "webhooks_api",

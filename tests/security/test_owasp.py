@@ -233,7 +233,7 @@ def test_api_keys_exist_nowhere_but_in_the_one_response(
 
 #: Every HTML form endpoint (POST outside the APIs that authenticate by what the request
 #: carries, a key in a header or a YOURLS signature, never by the session cookie).
-SIGNED_APIS = ("/api/v1/", "/api/v2/", "/yourls-api.php")
+SIGNED_APIS = ("/api/v1/", "/api/v2/", "/rest/", "/yourls-api.php")
 FORM_ENDPOINTS = {
     "accounts.signup",
     "accounts.login",
@@ -357,7 +357,13 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
     bob_id = web.create_user("bob@example.com")
     with app.app_context():
         alice = db.session.get(User, alice_id)
-        alices = create_link(alice, url="https://example.org/alice", slug="alices", title="private")
+        alices = create_link(
+            alice,
+            url="https://example.org/alice",
+            slug="alices",
+            title="private",
+            tags=["alices-tag"],
+        )
         kutt_id = public_id(alices.id, alices.created_at)
         row, _ = create_api_key(alice_id, "alice's", "write")
         alice_key_id = row.id
@@ -371,6 +377,9 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         "key_id": alice_key_id,
         "public_id": kutt_id,
         "rest": "alices",
+        "short_code": "alices",
+        "tag": "alices-tag",
+        "domain": "alices.example",  # LinkFleet serves one domain: any other names nothing
         "endpoint_id": alice_hook,
         "name": "visits",  # the stats page's CSV downloads
     }
@@ -380,7 +389,7 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
             continue
         path = rule.build({name: values[name] for name in rule.arguments})[1]  # type: ignore[index]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            if path.startswith("/api/"):
+            if path.startswith(("/api/", "/rest/")):
                 response = bob.open(
                     path,
                     method=method,

@@ -1,0 +1,243 @@
+"""The npm client ``@shlinkio/shlink-js-sdk``, unchanged, against a live fleet through nginx.
+
+``tests/clients/shlink_client.mjs`` calls every method of ``ShlinkApiClient`` (short URLs,
+redirect rules, visits, tags, domains, health, Mercure) and prints what each returned or the
+problem it threw; the assertions are here, including the documented refusals
+(docs/SHLINK.md). ``make test-deps`` installs the client (``npm ci``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Fleet
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+SCRIPT = CLIENTS / "shlink_client.mjs"
+SDK = CLIENTS / "node_modules" / "@shlinkio" / "shlink-js-sdk" / "package.json"
+EMAIL = "shlink-client@example.com"
+ERRORS = "https://shlink.io/api/error/"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+EMPTY_PAGE = {
+    "currentPage": 1, "pagesCount": 0, "itemsInCurrentPage": 0, "totalItems": 0,
+}  # fmt: skip
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed")
+    if not SDK.is_file():
+        pytest.fail("the npm client @shlinkio/shlink-js-sdk is not installed: run make test-deps")
+    return node
+
+
+@pytest.fixture(scope="module")
+def run(fleet: Fleet) -> dict[str, Any]:
+    """The script's output, run once for the module with a read-write and a read-only key."""
+    node = _node()
+    fleet.create_user(EMAIL, "a shlink client password")
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink").stdout.strip()
+    read_key = fleet.cli(
+        "apikey", "create", EMAIL, "--name", "shlink read", "--scope", "read"
+    ).stdout.strip()
+    suffix = uuid.uuid4().hex[:8]
+    completed = subprocess.run(
+        [node, str(SCRIPT)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SHLINK_BASE": fleet.url,
+            "SHLINK_KEY": key,
+            "SHLINK_READ_KEY": read_key,
+            "SHLINK_SUFFIX": suffix,
+        },
+        cwd=CLIENTS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output: dict[str, Any] = json.loads(completed.stdout)
+    output["suffix"] = suffix
+    return output
+
+
+def _value(run: dict[str, Any], name: str) -> Any:
+    assert run[name]["ok"], run[name]
+    return run[name]["value"]
+
+
+def _problem(run: dict[str, Any], name: str, status: int, kind: str | None = None) -> Any:
+    assert not run[name]["ok"], run[name]
+    error = run[name]["error"]
+    assert error["status"] == status, error
+    if kind is not None:
+        assert error["type"] == ERRORS + kind, error
+    return error
+
+
+def test_health(run: dict[str, Any]) -> None:
+    health = _value(run, "health")
+    assert health["status"] == "pass"
+    assert health["version"] == "5.0.0"
+
+
+def test_create_find_and_list(run: dict[str, Any], fleet: Fleet) -> None:
+    slug = f"shlink-{run['suffix']}"
+    created = _value(run, "create")
+    assert created["shortCode"] == slug
+    assert created["shortUrl"] == f"{fleet.url}/{slug}"
+    assert created["tags"] == ["sdk", f"tag-{run['suffix']}"]
+    assert created["title"] == "Made by the Shlink SDK"
+    assert created["meta"]["maxVisits"] == 100
+    assert created["meta"]["validUntil"].endswith("+00:00")
+    assert created["domain"] is None
+    assert _value(run, "findIfExists")["shortCode"] == slug
+    assert len(_value(run, "generated")["shortCode"]) == 9
+    listed = _value(run, "list")
+    assert [item["shortCode"] for item in listed["data"]] == [slug]
+    assert listed["pagination"]["totalItems"] == 1
+    assert listed["pagination"]["itemsPerPage"] == 5
+    every = _value(run, "listAll")
+    assert every["pagination"]["totalItems"] == 2
+    assert _value(run, "get")["shortCode"] == slug
+    _problem(run, "getWithDomain", 404, "short-url-not-found")
+
+
+def test_update_and_redirect_rules(run: dict[str, Any]) -> None:
+    updated = _value(run, "update")
+    assert updated["longUrl"].endswith("/changed")
+    assert updated["title"] == "Changed by the Shlink SDK"
+    assert updated["tags"] == sorted(["sdk", f"tag-{run['suffix']}", "extra"])
+    assert updated["meta"]["maxVisits"] is None
+    assert updated["meta"]["validUntil"] is None
+    rules = _value(run, "redirectRules")
+    assert rules == {"defaultLongUrl": updated["longUrl"], "redirectRules": []}
+    assert _value(run, "setNoRedirectRules") == rules
+    refused = _problem(run, "setRedirectRules", 400, "invalid-data")
+    assert refused["invalidElements"] == ["redirectRules"]
+
+
+def test_visits(run: dict[str, Any]) -> None:
+    overview = _value(run, "visitsOverview")
+    assert set(overview) >= {"nonOrphanVisits", "orphanVisits"}
+    assert overview["orphanVisits"] == {"total": 0, "nonBots": 0, "bots": 0}
+    for name in ("shortUrlVisits", "tagVisits", "domainVisits", "orphanVisits", "nonOrphanVisits"):
+        visits = _value(run, name)
+        assert visits["data"] == [], name
+        assert {k: visits["pagination"][k] for k in EMPTY_PAGE} == EMPTY_PAGE, name
+    assert _value(run, "shortUrlVisits")["pagination"]["itemsPerPage"] == 20
+    assert _value(run, "deleteShortUrlVisits") == {"deletedVisits": 0}
+    assert _value(run, "deleteOrphanVisits") == {"deletedVisits": 0}
+
+
+def test_tags(run: dict[str, Any]) -> None:
+    suffix = run["suffix"]
+    assert _value(run, "listTags")["data"] == sorted(["extra", "sdk", f"tag-{suffix}"])
+    stats = {item["tag"]: item for item in _value(run, "tagsStats")["data"]}
+    assert stats["sdk"]["shortUrlsCount"] == 1
+    assert stats["sdk"]["visitsSummary"] == {"total": 0, "nonBots": 0, "bots": 0}
+    assert _value(run, "editTag") == {"oldName": "extra", "newName": f"renamed-{suffix}"}
+    _problem(run, "editMissingTag", 404, "tag-not-found")
+    assert _value(run, "deleteTags") == {"tags": [f"renamed-{suffix}"]}
+    assert _value(run, "tagsAfter")["data"] == sorted(["sdk", f"tag-{suffix}"])
+
+
+def test_domains_and_mercure(run: dict[str, Any], fleet: Fleet) -> None:
+    domains = _value(run, "listDomains")
+    assert [domain["isDefault"] for domain in domains["data"]] == [True]
+    assert domains["data"][0]["domain"] == fleet.url.split("://", 1)[1]
+    assert domains["defaultRedirects"]["baseUrlRedirect"] is None
+    assert _value(run, "editDomainRedirectsNull")["baseUrlRedirect"] is None
+    refused = _problem(run, "editDomainRedirects", 400, "invalid-data")
+    assert refused["invalidElements"] == ["baseUrlRedirect"]
+    _problem(run, "mercureInfo", 501, "mercure-not-configured")
+
+
+def test_errors_reach_the_client_as_shlink_problems(run: dict[str, Any]) -> None:
+    taken = _problem(run, "takenSlug", 400, "non-unique-slug")
+    assert taken["customSlug"] == f"shlink-{run['suffix']}"
+    assert _problem(run, "crawlable", 400, "invalid-data")["invalidElements"] == ["crawlable"]
+    assert "read-only" in _problem(run, "readOnlyCreate", 403)["detail"]
+    assert _value(run, "readOnlyList")["pagination"]["totalItems"] == 2
+    _problem(run, "badKey", 401, "invalid-api-key")
+
+
+def test_delete(run: dict[str, Any], fleet: Fleet) -> None:
+    assert run["deleteGenerated"] == {"ok": True, "value": None}
+    assert run["delete"] == {"ok": True, "value": None}
+    _problem(run, "getDeleted", 404, "short-url-not-found")
+    gone = requests.get(f"{fleet.url}/shlink-{run['suffix']}", timeout=10, allow_redirects=False)
+    assert gone.status_code == 404
+
+
+def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: Path) -> None:
+    """docs/SHLINK.md's JavaScript example, with only the address of this fleet put in."""
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink docs").stdout.strip()
+    text = (CLIENTS.parents[1] / "docs" / "SHLINK.md").read_text()
+    example = text.split("```js\n", 1)[1].split("```", 1)[0]
+    assert '"https://lnk.example"' in example
+    script = tmp_path / "example.mjs"
+    script.write_text(example.replace('"https://lnk.example"', f'"{fleet.url}"'))
+    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
+    completed = subprocess.run(
+        [_node(), str(script)],
+        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": key},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
+
+
+def test_counted_clicks_reach_the_visit_summaries(fleet: Fleet) -> None:
+    """Clicks through nginx, counted by the fleet's analytics worker, show in the short URL's
+    ``visitsSummary``, the tag stats and the overview; deleting the visits erases them."""
+    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink visits").stdout.strip()
+    api = requests.Session()
+    api.headers["X-Api-Key"] = key
+    rest = f"{fleet.url}/rest/v3"
+    slug = f"clicked-{uuid.uuid4().hex[:8]}"
+    created = api.post(
+        f"{rest}/short-urls",
+        json={"longUrl": "https://example.org/clicked", "customSlug": slug, "tags": ["clicked"]},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    for agent in (FIREFOX, FIREFOX, None):  # python-requests' own agent counts as a bot
+        headers = {"User-Agent": agent} if agent else {}
+        visit = requests.get(
+            f"{fleet.url}/{slug}", headers=headers, allow_redirects=False, timeout=10
+        )
+        assert visit.status_code == 302
+    summary: dict[str, int] = {}
+    for _ in range(120):  # the worker counts within seconds; a busy machine may take longer
+        summary = api.get(f"{rest}/short-urls/{slug}", timeout=10).json()["visitsSummary"]
+        if summary["total"] == 3:
+            break
+        time.sleep(0.5)
+    assert summary == {"total": 3, "nonBots": 2, "bots": 1}
+    stats = api.get(f"{rest}/tags/stats", timeout=10).json()["tags"]["data"]
+    assert {"tag": "clicked", "shortUrlsCount": 1, "visitsSummary": summary} in stats
+    overview = api.get(f"{rest}/visits", timeout=10).json()["visits"]
+    assert overview["nonOrphanVisits"]["total"] >= 3
+    erased = api.delete(f"{rest}/short-urls/{slug}/visits", timeout=10)
+    assert erased.json() == {"deletedVisits": 3}
+    after = api.get(f"{rest}/short-urls/{slug}", timeout=10).json()["visitsSummary"]
+    assert after == {"total": 0, "nonBots": 0, "bots": 0}
+    assert api.delete(f"{rest}/short-urls/{slug}", timeout=10).status_code == 204
