@@ -1,7 +1,7 @@
 """links.rules: per-link redirect rules (JSON; NULL for none)
 
 Revision ID: c3d1a7e5b920
-Revises: ae78619f94d3
+Revises: c4d1e7a9b2f0
 Create Date: 2026-12-02 05:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c3d1a7e5b920'
-down_revision = 'ae78619f94d3'
+down_revision = 'c4d1e7a9b2f0'
 branch_labels = None
 depends_on = None
 
