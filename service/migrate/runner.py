@@ -102,11 +102,18 @@ Progress = Callable[[MigrationReport, int], None]
 
 
 def run_migration(
-    owner: User, peer: Peer, *, start: int = 0, progress: Progress | None = None
+    owner: User,
+    peer: Peer,
+    *,
+    start: int = 0,
+    progress: Progress | None = None,
+    report: MigrationReport | None = None,
 ) -> MigrationReport:
     """Read ``peer`` from ``start`` and write every page; ``progress(report, page_size)``
-    after each page (a bar, a job row)."""
-    report = MigrationReport(peer=peer.kind, position=start)
+    after each page (a bar, a job row). ``report`` goes on counting a run taken over."""
+    if report is None:
+        report = MigrationReport(peer=peer.kind, position=start)
+    report.position, report.stopped = start, ""
     seen: set[str] = set()
     try:
         for page in peer.pages(start):
