@@ -4,6 +4,7 @@ into the app under test on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,3 +199,71 @@ def test_a_peer_whose_nginx_stops_halfway_is_resumed_by_a_rerun(
     assert f"Imported: {len(LINKS) - 3}" in again.output
     assert "Skipped (already imported): 3" in again.output
     assert sorted(arrived(app)) == sorted(LINKS)
+
+
+def test_a_dashboard_migration_is_run_by_the_fleets_worker(
+    tmp_path_factory: pytest.TempPathFactory, peer: PeerFleet
+) -> None:
+    """Fleet A (its own nginx, replica, worker): the Migrate form queues a job, fleet A's
+    ``linkfleet worker`` runs it against fleet B, and the job's page shows the report."""
+    run_dir = tmp_path_factory.mktemp("arrival-fleet")
+    env = fleet_env(run_dir, LINKFLEET_WEBHOOKS_ALLOW_PRIVATE="true")
+    arrival = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
+    arrival.cli("fleet", "up", "--replicas", "1")
+    try:
+        arrival.create_user(OWNER, PEER_PASSWORD)
+        browser = requests.Session()
+        login = browser.get(f"{arrival.url}/login", timeout=10)
+        logged_in = browser.post(
+            f"{arrival.url}/login",
+            data={"email": OWNER, "password": PEER_PASSWORD, "csrf_token": csrf_of(login.text)},
+            timeout=10,
+        )
+        assert logged_in.ok
+        form = browser.get(f"{arrival.url}/dashboard/migrate", timeout=10)
+        started = browser.post(
+            f"{arrival.url}/dashboard/migrate",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "peer": "kutt",
+                "url": peer.fleet.url,
+                "api_key": peer.key,
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert started.status_code == 303, started.text
+        job_page = f"{arrival.url}{started.headers['Location']}"
+
+        wait_until(
+            lambda: "<dd>done</dd>" in state(browser.get(job_page, timeout=10).text),
+            60,
+            "fleet A's worker did not finish the migration",
+        )
+
+        page = browser.get(job_page, timeout=10).text
+        assert f"<dt>Imported</dt><dd>{len(LINKS)}</dd>" in page
+        key = arrival.cli("apikey", "create", OWNER, "--name", "check").stdout.strip()
+        listed = requests.get(
+            f"{arrival.url}/api/v1/links?per_page=100",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        ).json()
+        assert sorted(item["slug"] for item in listed) == sorted(LINKS)
+        assert {item["slug"]: item["visits"] for item in listed} == {
+            slug: visits for slug, (_, visits) in LINKS.items()
+        }
+    finally:
+        arrival.cli("fleet", "down", check=False)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def state(html: str) -> str:
+    """The job's state badge as ``<dd>state</dd>`` (``<dd>queued</dd>``, ``<dd>done</dd>``)."""
+    match = re.search(r'class="badge migration-state">([a-z]+)<', html)
+    return f"<dd>{match.group(1)}</dd>" if match else ""
