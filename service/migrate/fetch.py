@@ -37,6 +37,8 @@ def check_peer_url(url: str, *, allow_private: bool) -> Target:
         )
     except TargetRefused as refused:
         raise PeerError(str(refused)) from None
+    except ValueError:  # urlsplit's port out of range, a malformed IPv6 literal
+        raise PeerError(f"{url!r} is not a valid URL.") from None
 
 
 def join(base: str, path: str, query: dict[str, Any] | None = None) -> str:

@@ -20,6 +20,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import redis
 from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,14 +59,20 @@ def start_job(
     every_user: bool = False,
     secret_ttl: int = DEFAULT_SECRET_TTL,
 ) -> MigrationJob:
-    """Queue a migration for ``owner``; the credentials wait in Redis, never in the table."""
+    """Queue a migration for ``owner``; the credentials wait in Redis, never in the table.
+    Raises :class:`redis.RedisError` (and queues nothing) when Redis cannot keep them."""
     job = MigrationJob(
         owner_id=owner.id, peer=peer, url=url, username=username, every_user=every_user
     )
     db.session.add(job)
     db.session.commit()
     kept = {name: value for name, value in secrets.items() if name in SECRET_FIELDS and value}
-    link_cache.redis.set(CREDENTIALS_KEY.format(job.id), json.dumps(kept), ex=secret_ttl)
+    try:
+        link_cache.redis.set(CREDENTIALS_KEY.format(job.id), json.dumps(kept), ex=secret_ttl)
+    except redis.RedisError:
+        db.session.delete(job)  # a job without its credentials could never run
+        db.session.commit()
+        raise
     return job
 
 

@@ -31,6 +31,9 @@ PEERS = ("yourls", "kutt", "shlink")
 #: Links per request: YOURLS has no bound (LinkFleet's serves 1000), Kutt's is 50, Shlink's
 #: web client asks for 100 at most.
 PAGE_SIZES = {"yourls": 1000, "kutt": 50, "shlink": 100}
+_REPEAT_HINTS = {
+    "yourls": " (`start` came with YOURLS 1.7): raise --page-size above its link count",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,18 @@ class Peer:
         """The peer's links from ``start`` on, one page per request; :class:`PeerError`
         ends the iteration where the peer failed."""
         reader = {"yourls": self._yourls, "kutt": self._kutt, "shlink": self._shlink}[self.kind]
-        return reader(start)
+        previous = ""
+        for page in reader(start):
+            first = page.links[0].slug if page.links else ""
+            if first and first == previous:
+                read = page.position - len(page.links)
+                hint = _REPEAT_HINTS.get(self.kind, "")
+                raise PeerError(
+                    f"the peer answered the same links again after {read}: it ignores the "
+                    f"paging parameters{hint}."
+                )
+            previous = first
+            yield page
 
     # -- YOURLS ---------------------------------------------------------------------------
 
@@ -93,7 +107,7 @@ class Peer:
 
     def _yourls(self, start: int) -> Iterator[Page]:
         endpoint = self.url if self.url.endswith(".php") else join(self.url, "/yourls-api.php")
-        position, seen_first = start, ""
+        position = start
         while True:
             form = {
                 "action": "stats",
@@ -113,15 +127,9 @@ class Peer:
             links = [_yourls_link(item) for _, item in sorted(items.items(), key=_link_order)]
             if not links:
                 return
-            if position > start and links[0].slug == seen_first:
-                raise PeerError(
-                    "the YOURLS peer ignores `start` (YOURLS older than 1.7): only the first "
-                    f"{position} links could be read; raise --page-size above its link count."
-                )
-            seen_first = links[0].slug
             position += len(links)
             yield Page(links, position, total)
-            if len(links) < self.size or (total is not None and position >= total):
+            if _last(len(links), self.size, position, total):
                 return
 
     # -- Kutt -----------------------------------------------------------------------------
@@ -146,7 +154,7 @@ class Peer:
                 return
             position += len(links)
             yield Page(links, position, total)
-            if len(links) < self.size or (total is not None and position >= total):
+            if _last(len(links), self.size, position, total):
                 return
 
     # -- Shlink ---------------------------------------------------------------------------
@@ -197,6 +205,15 @@ class Peer:
 
 
 # -- shapes -------------------------------------------------------------------------------------
+
+
+def _last(count: int, size: int, position: int, total: int | None) -> bool:
+    """Whether a page was the last: the peer's total is reached, or (without a total) it was
+    short. A short page before the total is not the end: a peer may cap the page size
+    (Kutt's 50), so the next request asks again from the new position."""
+    if total is not None:
+        return position >= total
+    return count < size
 
 
 def _get(data: Any, *path: str) -> Any:

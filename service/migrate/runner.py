@@ -13,10 +13,12 @@ ends the run with what was written kept and ``stopped`` saying where.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import redis
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +36,8 @@ from .peers import Page, Peer, PeerError, PeerLink
 
 if TYPE_CHECKING:
     from ..accounts.models import User
+
+logger = logging.getLogger(__name__)
 
 #: The report keeps at most this many conflicts and failures (the counts cover all).
 MAX_REPORTED = 1000
@@ -220,7 +224,10 @@ def _carry_history(created: list[PeerLink]) -> None:
         db.session.execute(statement.on_conflict_do_nothing())
     db.session.commit()
     if counters:
-        link_cache.redis.mset({VISITS_KEY.format(key): value for key, value in counters.items()})
+        try:
+            link_cache.redis.mset({VISITS_KEY.format(key): n for key, n in counters.items()})
+        except redis.RedisError as error:  # the links are committed: they stay
+            logger.warning("could not carry %d visit counters to Redis: %s", len(counters), error)
 
 
 __all__ = ["MigrationReport", "import_page", "run_migration"]

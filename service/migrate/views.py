@@ -6,6 +6,7 @@ The request only checks the form and the peer URL (the SSRF check) and queues th
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
@@ -14,11 +15,30 @@ from ..accounts.auth import login_required
 from .fetch import PeerError, check_peer_url
 from .forms import PEER_LABELS, MigrateForm
 from .jobs import DEFAULT_SECRET_TTL, job_of, jobs_of, report_of, start_job
-from .models import QUEUED, RUNNING
+from .models import QUEUED, RUNNING, MigrationJob
 
 bp = Blueprint("migrate", __name__, url_prefix="/dashboard/migrate")
 
 Page = str | tuple[str, int] | BaseResponse
+
+
+def _queue(form: MigrateForm) -> MigrationJob | None:
+    """The form's job, queued; None when Redis cannot keep the credentials."""
+    try:
+        return start_job(
+            current_user._get_current_object(),
+            form.peer.data,
+            form.url.data.strip(),
+            secrets={
+                "signature" if form.peer.data == "yourls" else "api_key": form.api_key.data or "",
+                "password": form.password.data or "",
+            },
+            username=form.username.data or "",
+            every_user=bool(form.every_user.data),
+            secret_ttl=int(current_app.config.get("MIGRATE_SECRET_TTL", DEFAULT_SECRET_TTL)),
+        )
+    except redis.RedisError:
+        return None
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -29,6 +49,7 @@ def index() -> Page:
     status = 200
     problems: list[str] = []
     if form.validate_on_submit():
+        status = 422
         problems = form.credential_errors()
         if not problems:
             try:
@@ -38,26 +59,12 @@ def index() -> Page:
                 )
             except PeerError as error:
                 form.url.errors.append(str(error))
-                status = 422
             else:
-                job = start_job(
-                    current_user._get_current_object(),
-                    form.peer.data,
-                    form.url.data.strip(),
-                    secrets={
-                        "api_key" if form.peer.data != "yourls" else "signature": (
-                            form.api_key.data or ""
-                        ),
-                        "password": form.password.data or "",
-                    },
-                    username=form.username.data or "",
-                    every_user=bool(form.every_user.data),
-                    secret_ttl=int(
-                        current_app.config.get("MIGRATE_SECRET_TTL", DEFAULT_SECRET_TTL)
-                    ),
-                )
-                return redirect(url_for("migrate.job", job_id=job.id), 303)
-        status = 422
+                job = _queue(form)
+                if job is not None:
+                    return redirect(url_for("migrate.job", job_id=job.id), 303)
+                problems = ["The migration could not be queued just now; try again."]
+                status = 503
     elif form.errors:
         status = 422
     html = render_template(

@@ -91,6 +91,10 @@ def test_bad_input_is_a_form_error_and_queues_nothing(
     assert inside.status_code == 422
     assert "a migration only fetches from public addresses" in inside.get_data(as_text=True)
 
+    port = start(web, logged_in, peer="kutt", url="https://example.com:99999/", api_key=KEY)
+    assert port.status_code == 422
+    assert "is not a valid URL." in port.get_data(as_text=True)
+
     unknown = start(web, logged_in, peer="bitly", url="https://example.com", api_key=KEY)
     assert unknown.status_code == 422
     assert jobs(app) == []

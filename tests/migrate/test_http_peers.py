@@ -230,3 +230,94 @@ def test_an_unknown_owner_is_a_clear_error(app: Flask, peer_server: PeerServer) 
 
     assert result.exit_code == 1
     assert "There is no LinkFleet account no@example.com." in result.output
+
+
+def test_a_peer_that_caps_the_page_size_is_read_to_the_end(
+    app: Flask, peer_server: PeerServer
+) -> None:
+    items = [kutt_item(n) for n in range(1, 8)]
+
+    def answer(path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+        skip, limit = int(query["skip"]), min(int(query["limit"]), 3)  # as Kutt caps at 50
+        return 200, {
+            "total": len(items),
+            "limit": limit,
+            "skip": skip,
+            "data": items[skip:][:limit],
+        }
+
+    peer_server.handler = answer
+    with app.app_context():
+        user_with_email(OWNER)
+
+    result = migrate(app, "kutt", "--url", peer_server.url, "--owner", OWNER, "--api-key", "k",
+                     "--page-size", "10")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "Imported: 7" in result.output
+    assert [query["skip"] for _, query, _ in peer_server.requests] == ["0", "3", "6"]
+
+
+def yourls_item(keyword: str) -> dict[str, Any]:
+    return {
+        "shorturl": f"https://y.example/{keyword}",
+        "url": f"https://example.com/y/{keyword}",
+        "title": f"Title {keyword}",
+        "timestamp": "2023-04-05 06:07:08",
+        "ip": "192.0.2.1",
+        "clicks": "12",
+    }
+
+
+def test_a_yourls_peer_that_ignores_start_is_reported_not_looped(
+    app: Flask, peer_server: PeerServer
+) -> None:
+    keywords = ["a1", "b2", "c3", "d4", "e5"]
+
+    def answer(path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+        if path != "/yourls-api.php" or query.get("signature") != "sig":
+            return 403, {"message": "Please log in", "errorCode": 403}
+        window = keywords[: int(query["limit"])]  # YOURLS before 1.7: no `start`
+        return 200, {
+            "links": {f"link_{n}": yourls_item(k) for n, k in enumerate(window, 1)},
+            "stats": {"total_links": str(len(keywords)), "total_clicks": "60"},
+            "statusCode": 200,
+            "message": "success",
+        }
+
+    peer_server.handler = answer
+    with app.app_context():
+        user_with_email(OWNER)
+
+    result = migrate(app, "yourls", "--url", peer_server.url, "--owner", OWNER,
+                     "--signature", "sig", "--page-size", "2")  # fmt: skip
+
+    assert result.exit_code == 1
+    assert "Imported: 2" in result.output
+    assert "the peer answered the same links again after 2: it ignores the paging parameters" in (
+        result.output
+    )
+    assert "raise --page-size above its link count" in result.output
+    assert len(peer_server.requests) == 2
+    with app.app_context():
+        link = db.session.scalars(select(Link).where(Link.slug == "a1")).one()
+        assert (link.url, link.title) == ("https://example.com/y/a1", "Title a1")
+        assert link.created_at == datetime(2023, 4, 5, 6, 7, 8, tzinfo=UTC)
+
+    whole = migrate(app, "yourls", "--url", f"{peer_server.url}/yourls-api.php", "--owner",
+                    OWNER, "--signature", "sig", "--page-size", "10")  # fmt: skip
+
+    assert whole.exit_code == 0, whole.output
+    assert "Imported: 3" in whole.output
+    assert "Skipped (already imported): 2" in whole.output
+
+
+def test_a_malformed_peer_url_is_a_clear_error(app: Flask) -> None:
+    with app.app_context():
+        user_with_email(OWNER)
+
+    result = migrate(app, "kutt", "--url", "https://example.com:99999/", "--owner", OWNER,
+                     "--api-key", "k")  # fmt: skip
+
+    assert result.exit_code == 1
+    assert "'https://example.com:99999/' is not a valid URL." in result.output
