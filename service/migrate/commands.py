@@ -22,7 +22,18 @@ from .runner import MigrationReport, run_migration
 
 migrate_cli = AppGroup(
     "migrate",
-    help="Move every link of a YOURLS, Kutt or Shlink instance here, through its API.",
+    help="""Move every link of a YOURLS, Kutt or Shlink instance here, through its API.
+
+    Links already imported (same short name and URL) are skipped, a short name taken by
+    another URL is reported as a conflict and never overwritten, so a run that stopped is
+    resumed by running it again. Guide: docs/MIGRATING.md.
+
+    \b
+    Examples:
+      linkfleet migrate kutt --url https://kutt.example --owner me@example.com --api-key KEY
+      linkfleet migrate shlink --url https://s.example --owner me@example.com --api-key KEY
+      linkfleet migrate yourls --url https://y.example --owner me@example.com --signature TOKEN
+    """,
 )
 
 _COMMON = [
@@ -116,7 +127,10 @@ def yourls_command(
     username: str,
     password: str,
 ) -> None:
-    """Every link of a YOURLS instance (read newest first with action=stats)."""
+    """Every link of a YOURLS instance: keyword, URL, title, date, clicks.
+
+    YOURLS has no paged list of every link; its action=stats is read newest first in
+    windows of --page-size from `start` (YOURLS 1.7 and later)."""
     if not signature and not username:
         raise click.UsageError("Give --signature, or --username and --password.")
     if username and not password:
@@ -139,7 +153,9 @@ def yourls_command(
 def kutt_command(
     url: str, owner: str, start: int, page_size: int | None, api_key: str, every_user: bool
 ) -> None:
-    """Every link of a Kutt instance (GET /api/v2/links, paged)."""
+    """Every link of a Kutt instance: address, target, description, expiry, date, visits.
+
+    Password-protected links are reported as failed: Kutt's API never shows the password."""
     peer = Peer("kutt", url, api_key=api_key, every_user=every_user, page_size=page_size or 0)
     _run(peer, owner, start)
 
@@ -148,7 +164,8 @@ def kutt_command(
 @_common
 @click.option("--api-key", required=True, help="A Shlink API key (shlink api-key:generate).")
 def shlink_command(url: str, owner: str, start: int, page_size: int | None, api_key: str) -> None:
-    """Every short URL of a Shlink instance (GET /rest/v3/short-urls, paged)."""
+    """Every short URL of a Shlink instance: code, URL, title, tags, validUntil, maxVisits,
+    date, visit total (GET /rest/v3/short-urls, paged)."""
     peer = Peer("shlink", url, api_key=api_key, page_size=page_size or 0)
     _run(peer, owner, start)
 

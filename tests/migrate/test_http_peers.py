@@ -321,3 +321,14 @@ def test_a_malformed_peer_url_is_a_clear_error(app: Flask) -> None:
 
     assert result.exit_code == 1
     assert "'https://example.com:99999/' is not a valid URL." in result.output
+
+
+def test_the_help_names_each_peer_and_its_credentials(app: Flask) -> None:
+    group = migrate(app, "--help")
+    assert group.exit_code == 0
+    assert all(peer in group.output for peer in ("kutt", "shlink", "yourls"))
+    assert "docs/MIGRATING.md" in group.output
+    yourls = migrate(app, "yourls", "--help")
+    assert "--signature" in yourls.output
+    assert "--username" in yourls.output
+    assert "--api-key" in migrate(app, "kutt", "--help").output
