@@ -20,7 +20,7 @@ run that stopped can start again where it stopped); what a peer does not give is
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,10 +67,10 @@ class Peer:
     kind: str
     url: str
     allow_private: bool = False
-    api_key: str = ""
-    signature: str = ""
+    api_key: str = field(default="", repr=False)
+    signature: str = field(default="", repr=False)
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     every_user: bool = False
     page_size: int = 0
     timeout: float = 30.0

@@ -156,8 +156,7 @@ def import_page(owner: User, page: Page, report: MigrationReport, seen: set[str]
         try:
             candidates.append((link, fields.check(values, context)))
         except ValidationError as error:
-            reason = "; ".join(f"{name}: {message}" for name, message in error.errors.items())
-            report.note("failed", link.slug, reason)
+            report.note("failed", link.slug, _reason(error.errors))
     existing = {
         slug: (url, owner_id)
         for slug, url, owner_id in db.session.execute(
@@ -185,11 +184,16 @@ def import_page(owner: User, page: Page, report: MigrationReport, seen: set[str]
         return
     outcome = write_batch(owner, rows, context=context)
     for _, failed_slug, errors in outcome.failed:
-        reason = "; ".join(f"{name}: {message}" for name, message in errors.items())
-        report.note("conflict" if "slug" in errors else "failed", failed_slug or "", reason)
+        kind = "conflict" if "slug" in errors else "failed"
+        report.note(kind, failed_slug or "", _reason(errors))
     report.skipped += outcome.skipped
     report.imported += len(outcome.created)
     _carry_history([by_slug[slug] for slug in outcome.created])
+
+
+def _reason(errors: dict[str, str]) -> str:
+    """The links service's field messages as one line of the report."""
+    return "; ".join(f"{name}: {message}" for name, message in errors.items())
 
 
 def _carry_history(created: list[PeerLink]) -> None:

@@ -332,3 +332,25 @@ def test_the_help_names_each_peer_and_its_credentials(app: Flask) -> None:
     assert "--signature" in yourls.output
     assert "--username" in yourls.output
     assert "--api-key" in migrate(app, "kutt", "--help").output
+
+
+def test_links_linkfleet_refuses_are_failed_with_the_field_message(
+    app: Flask, peer_server: PeerServer
+) -> None:
+    expired = shlink_item(
+        1, meta={"validSince": None, "validUntil": "2020-01-01T00:00:00+00:00", "maxVisits": None}
+    )
+    reserved = shlink_item(2, shortCode="dashboard")
+    peer_server.handler = shlink_pages([expired, reserved, shlink_item(3)])
+    with app.app_context():
+        user_with_email(OWNER)
+
+    result = migrate(app, "shlink", "--url", peer_server.url, "--owner", OWNER, "--api-key",
+                     SHLINK_KEY)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "Imported: 1" in result.output
+    assert "Failed: 2" in result.output
+    assert "failed sh1: expires_at: The expiry must be in the future." in result.output
+    assert "failed dashboard: slug: " in result.output
+    assert sorted(owned_links(app)) == ["sh3"]
