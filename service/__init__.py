@@ -52,6 +52,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .links.preview import bp as preview_bp
+    from .migrate.views import bp as migrate_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
     from .shlink import bp as shlink_bp
@@ -64,6 +65,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(analytics_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(migrate_bp)  # /dashboard/migrate
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages
     app.register_blueprint(yourls_bp)  # /yourls-api.php
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
@@ -108,9 +110,11 @@ def register_commands(app: LinkFleet) -> None:
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli
+    from .migrate.commands import migrate_cli
     from .yourls.commands import yourls_cli
 
     app.cli.add_command(user_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(apikey_cli)
     app.cli.add_command(yourls_cli)
+    app.cli.add_command(migrate_cli)

@@ -10,6 +10,7 @@ from .analytics.models import (
 )
 from .api.models import ApiKey
 from .links.models import Link, Tag, link_tags
+from .migrate.models import MigrationJob
 from .webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "DailyVisitor",
     "HourlyVisits",
     "Link",
+    "MigrationJob",
     "OrphanHourly",
     "ProcessedEvent",
     "Tag",

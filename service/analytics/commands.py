@@ -68,12 +68,14 @@ def worker_command(
     metrics_host: str,
     niceness: int,
 ) -> None:
-    """Count click events from the Redis Stream into the analytics tables, and send the
-    webhook deliveries (docs/WEBHOOKS.md).
+    """Count click events from the Redis Stream into the analytics tables, send the
+    webhook deliveries (docs/WEBHOOKS.md) and run the dashboard's migrations
+    (docs/MIGRATING.md).
 
     Several workers may run at once (one consumer group). SIGTERM finishes the current
     batch and exits.
     """
+    from ..migrate.jobs import JobRunner
     from ..webhooks.dispatcher import Dispatcher
     from .worker import Worker, WorkerSettings, redis_for_worker
 
@@ -109,7 +111,10 @@ def worker_command(
         start_http_server(port, addr=metrics_host)
         app.logger.info("analytics worker: metrics on http://%s:%d/metrics", metrics_host, port)
     webhooks.start()  # the webhook deliveries, in a thread of this process
+    migrations = JobRunner(app)
+    migrations.start()  # the dashboard's migrations (docs/MIGRATING.md), in another
     worker.run()
+    migrations.stop()
     webhooks.stop()
     worker.client.close()
 

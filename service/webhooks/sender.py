@@ -36,7 +36,9 @@ def _millis_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
+def pinned_connection(target: Target, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the checked address only (TLS still verifies ``target.host``); also
+    the migration client's (:mod:`service.migrate.fetch`)."""
     connection: http.client.HTTPConnection
     if target.scheme == "https":
         connection = http.client.HTTPSConnection(
@@ -84,7 +86,7 @@ def post(
         "X-LinkFleet-Delivery": event_id,
         SIGNATURE_HEADER: signature(secret, int(time.time()), body),
     }
-    connection = _connection(target, timeout)
+    connection = pinned_connection(target, timeout)
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()

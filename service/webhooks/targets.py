@@ -53,12 +53,20 @@ def check_url(url: str, *, allow_private: bool) -> str:
     return canonical
 
 
-def resolve_public(url: str, *, allow_private: bool) -> Target:
-    """Resolve ``url``'s host and check every address; the first one is the one to use."""
+def resolve_public(
+    url: str,
+    *,
+    allow_private: bool,
+    noun: str = "Webhook",
+    refusal: str = "webhooks are only sent to public addresses",
+) -> Target:
+    """Resolve ``url``'s host and check every address; the first one is the one to use.
+
+    ``noun`` and ``refusal`` word the messages for the caller (webhooks, migrations)."""
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme != "https" and not (scheme == "http" and allow_private):
-        raise TargetRefused("Webhook URLs must start with https://.")
+        raise TargetRefused(f"{noun} URLs must start with https://.")
     host = (parts.hostname or "").strip("[]")
     port = parts.port or (443 if scheme == "https" else 80)
     try:
@@ -73,7 +81,7 @@ def resolve_public(url: str, *, allow_private: bool) -> Target:
             if not is_public_address(address):
                 raise TargetRefused(
                     f"{host} resolves to {address}, a loopback, private or reserved address: "
-                    "webhooks are only sent to public addresses."
+                    f"{refusal}."
                 )
     path = parts.path or "/"
     if parts.query:

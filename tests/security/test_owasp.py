@@ -28,6 +28,7 @@ from service.extensions import db
 from service.kutt.ids import public_id
 from service.links.models import Link
 from service.links.services import create_link
+from service.migrate.models import MigrationJob
 from service.webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from service.webhooks.services import create_endpoint
 from tests.fixtures.replicas import ReplicaFactory
@@ -251,6 +252,7 @@ FORM_ENDPOINTS = {
     "webhooks.disable",
     "webhooks.ping",
     "webhooks.delete",
+    "migrate.index",
 }
 
 
@@ -369,6 +371,10 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         alice_key_id = row.id
         _, bob_key = create_api_key(bob_id, "bob's", "write")
         alice_hook = create_endpoint(alice_id, "https://93.184.215.14/alice", EVENTS).id
+        alice_job = MigrationJob(owner_id=alice_id, peer="kutt", url="https://private.example")
+        db.session.add(alice_job)
+        db.session.commit()
+        alice_job_id = alice_job.id
     bob = app.test_client()
     login(web, bob, "bob@example.com")
     token = web.csrf(bob, "/dashboard/new")
@@ -381,6 +387,7 @@ def test_every_object_endpoint_hides_other_users_objects(app: Flask, web: WebHel
         "tag": "alices-tag",
         "domain": "alices.example",  # LinkFleet serves one domain: any other names nothing
         "endpoint_id": alice_hook,
+        "job_id": alice_job_id,
         "name": "visits",  # the stats page's CSV downloads
     }
     checked = set()
