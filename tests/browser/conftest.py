@@ -106,3 +106,18 @@ def page(live_server: str) -> Iterator[Any]:
         yield tab
         context.close()
         browser.close()
+
+
+BROWSER_PASSWORD = "a browser password"
+
+
+def sign_up_and_log_in(page: Any, live_server: str, email: str) -> None:
+    """A new account through the sign-up and login forms; the tab ends on the dashboard."""
+    page.goto(f"{live_server}/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(BROWSER_PASSWORD)
+    page.get_by_label("Repeat the password").fill(BROWSER_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_label("Password").fill(BROWSER_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server}/dashboard")

@@ -1,5 +1,5 @@
 """The rule editor in a real browser: Playwright driving Debian's Chromium (the live server
-and target server of ``test_dashboard_browser``): add, fill, reorder and remove rules and
+and target server of ``tests/browser/conftest.py``): add, fill, reorder and remove rules and
 conditions, see a server-side error next to its rule, and follow the saved rules."""
 
 from __future__ import annotations
@@ -8,35 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser import test_dashboard_browser as browser
+from tests.browser.conftest import sign_up_and_log_in
 
 pytestmark = pytest.mark.browser
-
-# The same fixtures as the dashboard's browser test: live app, local target, Chromium tab.
-live_server = browser.live_server
-target_server = browser.target_server
-page = browser.page
-
-
-def sign_up_and_log_in(page: Any, live_server: str) -> None:
-    from playwright.sync_api import expect
-
-    email, password = "rules@example.com", "a browser password"
-    page.goto(f"{live_server}/")
-    page.get_by_role("link", name="Sign up").click()
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Repeat the password").fill(password)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{live_server}/dashboard")
 
 
 def test_edit_rules_in_the_form(page: Any, live_server: str, target_server: str) -> None:
     from playwright.sync_api import expect
 
-    sign_up_and_log_in(page, live_server)
+    sign_up_and_log_in(page, live_server, "rules@example.com")
     page.goto(f"{live_server}/dashboard/new")
     page.get_by_label("Target URL").fill(f"{target_server}/to/default")
     page.get_by_label("Short name").fill("ruled")

@@ -8,23 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, sign_up_and_log_in
 from tests.fixtures.services import RedisServer
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "a browser password"
-
-
-def sign_up_and_log_in(page: Any, live_server: str, email: str) -> None:
-    page.goto(f"{live_server}/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Repeat the password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server}/dashboard")
 
 
 def test_utm_parameters_reach_the_saved_url(page: Any, live_server: str) -> None:
