@@ -54,28 +54,6 @@ CONDITION_TYPES = (
     "after",
     "network",
 )
-#: ua-parser OS families of desktop computers (the rest, bots included, are no device).
-DESKTOP_SYSTEMS = frozenset(
-    {
-        "Windows",
-        "Mac OS X",
-        "macOS",
-        "Linux",
-        "Ubuntu",
-        "Fedora",
-        "Debian",
-        "Linux Mint",
-        "Arch Linux",
-        "openSUSE",
-        "Red Hat",
-        "CentOS",
-        "Chrome OS",
-        "ChromeOS",
-        "FreeBSD",
-        "OpenBSD",
-        "NetBSD",
-    }
-)
 #: What the dashboard's rule editor needs to know (its data attributes).
 RULE_EDITOR: dict[str, Any] = {
     "types": CONDITION_TYPES,
@@ -318,7 +296,10 @@ def device_of(system: str, device: str) -> str:
         return "ios"
     if system == "Android":
         return "android"
-    return "desktop" if system in DESKTOP_SYSTEMS else ""
+    from ..analytics.capture import DESKTOP  # analytics imports the links services
+
+    # A person on a desktop system, as the statistics count them (bots are no device).
+    return "desktop" if device == DESKTOP else ""
 
 
 @functools.lru_cache(maxsize=1024)
