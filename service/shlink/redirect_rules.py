@@ -12,7 +12,6 @@ are refused as ``invalid-data`` naming the condition (docs/SHLINK.md, "Redirect 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from flask import jsonify
 from werkzeug.wrappers import Response
 
 from ..links.models import Link
+from ..links.rules import Condition, compile_rules
 from ..links.services import update_link
 from . import V3, bp, inputs
 from .auth import with_key
@@ -127,29 +127,32 @@ def to_linkfleet(value: Any) -> list[dict[str, Any]]:
     return rules
 
 
-def _condition_json(condition: Mapping[str, Any]) -> dict[str, Any]:
-    kind, value = condition["type"], condition["value"]
+def _condition_json(condition: Condition, stored: Mapping[str, Any]) -> dict[str, Any]:
+    kind, value = condition.kind, stored["value"]
     if kind == "browser":
         value = _SHLINK_BROWSERS.get(value, value)
-    elif kind == "network":
-        network = ipaddress.ip_network(value, strict=False)
-        value = str(network.network_address) if network.num_addresses == 1 else str(network)
+    elif kind == "network" and condition.arg.num_addresses == 1:
+        value = str(condition.arg.network_address)
     return {
-        "type": _SHLINK_TYPES.get(kind, kind),
-        "matchKey": condition.get("name") if kind == "query" else None,
+        "type": _SHLINK_TYPES[kind],
+        "matchKey": condition.name if kind == "query" else None,
         "matchValue": value,
     }
 
 
 def to_shlink(stored: Any) -> list[dict[str, Any]]:
-    """The link's stored rules as Shlink lists them, ``priority`` from 1 in their order."""
+    """The link's rules as Shlink lists them, ``priority`` from 1 in their order (those the
+    redirect evaluates: :func:`compile_rules` leaves out what it cannot read)."""
     return [
         {
-            "longUrl": rule["url"],
+            "longUrl": rule.url,
             "priority": position,
-            "conditions": [_condition_json(condition) for condition in rule["conditions"]],
+            "conditions": [
+                _condition_json(condition, raw)
+                for condition, raw in zip(rule.conditions, rule.stored["conditions"], strict=True)
+            ],
         }
-        for position, rule in enumerate(stored or (), start=1)
+        for position, rule in enumerate(compile_rules(stored), start=1)
     ]
 
 

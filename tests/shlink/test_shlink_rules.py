@@ -240,3 +240,22 @@ def test_someone_elses_short_code_is_not_found(
     problem_of(shlink.request("GET", "/short-urls/nope/redirect-rules"), 404, "short-url-not-found")
     denied = shlink.request("POST", PATH, key=shlink.account.read_key, json={"redirectRules": []})
     assert problem_of(denied, 403)["type"] == "about:blank"
+
+
+def test_a_rule_written_by_hand_that_cannot_be_read_is_left_out(
+    app: Flask, shlink: ShlinkClient, link: dict[str, Any]
+) -> None:
+    readable = {"url": "https://ios.example/", "conditions": [{"type": "device", "value": "ios"}]}
+    unreadable = {"url": "https://x.example/", "conditions": [{"type": "network", "value": "x"}]}
+    with app.app_context():
+        row = db.session.scalars(db.select(Link).where(Link.slug == "app")).one()
+        row.rules = [unreadable, readable]
+        db.session.commit()
+    answer = shlink.request("GET", PATH).get_json()
+    assert answer["redirectRules"] == [
+        {
+            "longUrl": "https://ios.example/",
+            "priority": 1,
+            "conditions": [condition("device", "ios")],
+        }
+    ]
