@@ -48,6 +48,21 @@ def orphan_report(
     return run_read(lambda session: _report(session, span, type, top))
 
 
+def orphan_totals() -> tuple[int, int]:
+    """Every orphan visit counted so far, of all types and hours: ``(visits, bot_visits)``
+    (Shlink's overview has no period)."""
+    statement = select(
+        func.coalesce(func.sum(OrphanHourly.visits), 0),
+        func.coalesce(func.sum(OrphanHourly.bot_visits), 0),
+    )
+
+    def read(session: Session) -> tuple[int, int]:
+        visits, bots = session.execute(statement).one()
+        return int(visits), int(bots)
+
+    return run_read(read)
+
+
 def _report(session: Session, span: StatsRange, kind: str | None, top: int) -> dict[str, Any]:
     table = OrphanHourly
     where: list[ColumnElement[bool]] = [table.hour >= span.start, table.hour < span.end]
@@ -95,4 +110,4 @@ def _report(session: Session, span: StatsRange, kind: str | None, top: int) -> d
     }
 
 
-__all__ = ["ORPHAN_TOP_LISTS", "orphan_report"]
+__all__ = ["ORPHAN_TOP_LISTS", "orphan_report", "orphan_totals"]

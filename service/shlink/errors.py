@@ -39,6 +39,7 @@ SHLINK_NAMES = {
     "tags": "tags",
     "expires_at": "validUntil",
     "max_visits": "maxVisits",
+    "rules": "redirectRules",
 }
 
 
@@ -110,6 +111,16 @@ def domain_not_found(domain: str) -> ShlinkProblem:
     )
 
 
+def shlink_name(field: str) -> str:
+    """A LinkFleet field error's key in Shlink's names: ``url`` is ``longUrl``, a rule's
+    ``rules.1.url`` is ``redirectRules.1.longUrl`` (nested paths keep their positions)."""
+    parts = field.split(".")
+    parts[0] = SHLINK_NAMES.get(parts[0], parts[0])
+    if len(parts) > 1 and parts[-1] == "url":
+        parts[-1] = "longUrl"
+    return ".".join(parts)
+
+
 def _problem(status: int, type_: str, title: str, detail: str, **extra: Any) -> Response:
     return problem_response(status, title, detail, type=type_, **extra)
 
@@ -152,9 +163,7 @@ def _link_error(error: LinkError) -> Response:
             f'Provided slug "{error.slug}" is already in use.',
             customSlug=error.slug,
         )
-    return _shlink_problem(
-        invalid_data({SHLINK_NAMES.get(k, k): v for k, v in error.errors.items()})
-    )
+    return _shlink_problem(invalid_data({shlink_name(k): v for k, v in error.errors.items()}))
 
 
 def _dependency_down(error: Exception) -> Response:

@@ -5,7 +5,8 @@ A short URL: ``shortCode`` (the slug), ``shortUrl``, ``longUrl``, ``dateCreated`
 ``validUntil`` the expiry; ``maxVisits`` the visit limit), ``domain`` (null: the default
 domain), ``title`` (null when empty), ``crawlable`` and ``forwardQuery`` (false: what
 LinkFleet does), ``visitsSummary`` (the analytics worker's counts) and ``hasRedirectRules``
-(false). Dates as PHP's ``DATE_ATOM`` writes them, which is what Shlink sends.
+(whether the link has redirect rules). Dates as PHP's ``DATE_ATOM`` writes them, which is
+what Shlink sends.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def short_url_json(row: LinkRow, summary: Summary) -> dict[str, Any]:
         "crawlable": False,
         "forwardQuery": False,
         "visitsSummary": summary.json(),
-        "hasRedirectRules": False,
+        "hasRedirectRules": bool(link.rules),
     }
 
 

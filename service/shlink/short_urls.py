@@ -1,4 +1,4 @@
-"""Short URLs: list, create, read, edit and delete, and their (empty) redirect rules.
+"""Short URLs: list, create, read, edit and delete (their redirect rules: :mod:`.redirect_rules`).
 
 Authorization is the links service's: :func:`~service.links.services.visible_links` only
 ever yields what the key's owner may see (own links; an admin all), and anything else is
@@ -38,8 +38,6 @@ from .errors import (
 _CRAWLABLE = "LinkFleet does not let robots crawl short links; crawlable must be false."
 _FORWARD_QUERY = "LinkFleet redirects without the visit's query string; forwardQuery must be false."
 _DEVICE_URLS = "LinkFleet has no per-device long URLs."
-_REDIRECT_RULES = "LinkFleet has no redirect rules yet; send an empty list."
-_DOMAIN_REDIRECTS = "LinkFleet's fallback redirects are not configurable yet; send null."
 _SHORT_URL_ORDERS = ("dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits")
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -248,22 +246,3 @@ def edit_short_url(short_code: str) -> Response:
 def delete_short_url(short_code: str) -> Response:
     delete_link(find(short_code))
     return Response(status=204)
-
-
-@bp.route(f"{V3}/short-urls/<short_code>/redirect-rules", methods=["GET"])
-@with_key("read")
-def redirect_rules(short_code: str) -> Response:
-    """No redirect rules (yet): every visit goes to the long URL."""
-    link = find(short_code)
-    return jsonify(defaultLongUrl=link.url, redirectRules=[])
-
-
-@bp.route(f"{V3}/short-urls/<short_code>/redirect-rules", methods=["POST"])
-@with_key("write")
-def set_redirect_rules(short_code: str) -> Response:
-    """Setting no rules is what LinkFleet has; any rule is refused."""
-    link = find(short_code)
-    rules = inputs.body().get("redirectRules")
-    if rules not in (None, []):
-        raise refused("redirectRules", _REDIRECT_RULES)
-    return jsonify(defaultLongUrl=link.url, redirectRules=[])

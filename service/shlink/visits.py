@@ -1,5 +1,10 @@
 """Visits: the overview and summaries LinkFleet counts, the (empty) per-visit lists, and
-erasing a link's counted visits (see docs/SHLINK.md, "Visits")."""
+erasing a link's or the orphan visits' counts (see docs/SHLINK.md, "Visits").
+
+Orphan visits belong to no account, so only an administrator's key sees and erases them
+(as on ``/api/v1/visits/orphan``); any other key is answered as Shlink answers a key with
+its ``NO_ORPHAN_VISITS`` role: zero orphan visits, and erasing them is refused.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,20 @@ from typing import Any
 from flask import g, jsonify
 from werkzeug.wrappers import Response
 
-from ..analytics.erase import erase_link_visits
+from ..analytics.erase import erase_link_visits, erase_orphan_visits
+from ..analytics.orphan_stats import orphan_totals
 from . import V3, bp, inputs, shapes, summaries
 from .auth import with_key
 from .errors import (
+    ShlinkProblem,
     domain_not_found,
     refused,
     tag_not_found,
 )
 from .short_urls import find
 from .tags import tagged
+
+ADMINS_ONLY = "Orphan visits belong to no account; only an administrator's key may erase them."
 
 
 def _visits_query() -> dict[str, Any]:
@@ -62,16 +71,16 @@ def domain_visits(domain: str) -> Response:
 @bp.route(f"{V3}/visits", methods=["GET"])
 @with_key("read")
 def visits_overview() -> Response:
-    """The key owner's visits in all (Shlink's current and deprecated members); LinkFleet
-    counts no orphan visits yet."""
+    """The key owner's visits in all (Shlink's current and deprecated members), and the
+    orphan visits counted so far for an administrator's key (others: zeros)."""
     summary = summaries.of_user(g.api_user)
-    none = summaries.Summary()
+    orphans = summaries.Summary(*orphan_totals()) if g.api_user.is_admin else summaries.Summary()
     return jsonify(
         visits={
             "nonOrphanVisits": summary.json(),
-            "orphanVisits": none.json(),
+            "orphanVisits": orphans.json(),
             "visitsCount": summary.total,
-            "orphanVisitsCount": none.total,
+            "orphanVisitsCount": orphans.total,
         }
     )
 
@@ -85,7 +94,8 @@ def non_orphan_visits() -> Response:
 @bp.route(f"{V3}/visits/orphan", methods=["GET"])
 @with_key("read")
 def orphan_visits() -> Response:
-    """No orphan visits are recorded yet: an empty list."""
+    """Orphan visits are counted per hour, never one by one: an empty list (the counts are
+    in ``GET /visits``)."""
     if (inputs.arg("type") or "base_url") not in {"base_url", "invalid_short_url", "regular_404"}:
         raise refused("type", "Use base_url, invalid_short_url or regular_404.")
     return jsonify(_visits_query())
@@ -94,4 +104,7 @@ def orphan_visits() -> Response:
 @bp.route(f"{V3}/visits/orphan", methods=["DELETE"])
 @with_key("write")
 def delete_orphan_visits() -> Response:
-    return jsonify(deletedVisits=0)
+    """Erase the orphan visits' counts (an administrator's key only)."""
+    if not g.api_user.is_admin:
+        raise ShlinkProblem(403, "about:blank", "Forbidden", ADMINS_ONLY)
+    return jsonify(deletedVisits=erase_orphan_visits())

@@ -1,8 +1,9 @@
 // Drives every method of the npm client `@shlinkio/shlink-js-sdk` (unchanged) against
-// SHLINK_BASE (the server, without /rest) with SHLINK_KEY (read-write) and SHLINK_READ_KEY
-// (read-only), and prints one JSON object with what each call returned or the problem it
-// threw. tests/e2e/test_shlink_client.py runs it against a live fleet through nginx and
-// asserts on that object.
+// SHLINK_BASE (the server, without /rest) with SHLINK_KEY (read-write), SHLINK_READ_KEY
+// (read-only) and SHLINK_ADMIN_KEY (an administrator's), and prints one JSON object with what
+// each call returned or the problem it threw, and where the short URL of the redirect rules
+// sent a visitor (fetched through the same server). tests/e2e/test_shlink_client.py runs it
+// against a live fleet through nginx and asserts on that object.
 import { ShlinkApiClient } from "@shlinkio/shlink-js-sdk";
 import { FetchHttpClient } from "@shlinkio/shlink-js-sdk/fetch";
 
@@ -24,8 +25,37 @@ async function outcome(call) {
   }
 }
 
+// A visitor's redirect, not followed: its status, Location and Cache-Control.
+async function visit(path, userAgent, language = "de-DE,de;q=0.9") {
+  const response = await fetch(`${baseUrl}/${path}`, {
+    redirect: "manual",
+    headers: { "User-Agent": userAgent, "Accept-Language": language },
+  });
+  return {
+    status: response.status,
+    location: response.headers.get("location"),
+    cacheControl: response.headers.get("cache-control"),
+  };
+}
+
+// The redirect once it goes to `wanted` (an edit reaches every replica within a second), or
+// the last answer after 10 s.
+async function visitUntil(path, userAgent, wanted, language = undefined) {
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const answer = await visit(path, userAgent, language);
+    if (answer.location === wanted) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return visit(path, userAgent, language);
+}
+
+const ANDROID =
+  "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) " +
+  "Chrome/120.0.0.0 Mobile Safari/537.36";
+const DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const shlink = client(process.env.SHLINK_KEY);
 const readOnly = client(process.env.SHLINK_READ_KEY);
+const admin = client(process.env.SHLINK_ADMIN_KEY);
 const slug = `shlink-${suffix}`;
 const id = { shortCode: slug };
 const longUrl = `https://example.org/shlink-client/${suffix}`;
@@ -73,20 +103,57 @@ result.update = await outcome(() =>
     validUntil: null,
   }),
 );
-result.redirectRules = await outcome(() => shlink.getShortUrlRedirectRules(id));
-result.setNoRedirectRules = await outcome(() =>
-  shlink.setShortUrlRedirectRules(id, { redirectRules: [] }),
+// Redirect rules on a short URL of their own (its visits are no business of the others).
+const rulesId = { shortCode: `rules-${suffix}` };
+const rulesDefault = `https://example.org/shlink-rules/${suffix}`;
+result.rulesCreate = await outcome(() =>
+  shlink.createShortUrl({ longUrl: rulesDefault, customSlug: rulesId.shortCode }),
 );
+result.redirectRules = await outcome(() => shlink.getShortUrlRedirectRules(rulesId));
+result.visitBeforeRules = await visit(rulesId.shortCode, ANDROID); // cached by a replica now
 result.setRedirectRules = await outcome(() =>
-  shlink.setShortUrlRedirectRules(id, {
+  shlink.setShortUrlRedirectRules(rulesId, {
     redirectRules: [
       {
         longUrl: "https://android.example/",
         conditions: [{ type: "device", matchKey: null, matchValue: "android" }],
       },
+      {
+        longUrl: "https://promo.example/",
+        conditions: [
+          { type: "query-param", matchKey: "promo", matchValue: "sdk" },
+          { type: "language", matchKey: null, matchValue: "en-US" },
+        ],
+      },
     ],
   }),
 );
+result.redirectRulesAfter = await outcome(() => shlink.getShortUrlRedirectRules(rulesId));
+result.rulesShortUrl = await outcome(() => shlink.getShortUrl(rulesId));
+result.visitAndroid = await visitUntil(rulesId.shortCode, ANDROID, "https://android.example/");
+result.visitPromo = await visitUntil(
+  `${rulesId.shortCode}?promo=sdk`,
+  DESKTOP,
+  "https://promo.example/",
+  "en-US,en;q=0.8",
+);
+result.visitPromoInGerman = await visit(`${rulesId.shortCode}?promo=sdk`, DESKTOP);
+result.visitDesktop = await visit(rulesId.shortCode, DESKTOP);
+result.setCityRule = await outcome(() =>
+  shlink.setShortUrlRedirectRules(rulesId, {
+    redirectRules: [
+      {
+        longUrl: "https://paris.example/",
+        conditions: [{ type: "geolocation-city-name", matchKey: null, matchValue: "Paris" }],
+      },
+    ],
+  }),
+);
+result.setNoRedirectRules = await outcome(() =>
+  shlink.setShortUrlRedirectRules(rulesId, { redirectRules: [] }),
+);
+result.visitAndroidAfterClearing = await visitUntil(rulesId.shortCode, ANDROID, rulesDefault);
+result.rulesDelete = await outcome(() => shlink.deleteShortUrl(rulesId));
 result.visitsOverview = await outcome(() => shlink.getVisitsOverview());
 result.shortUrlVisits = await outcome(() =>
   shlink.getShortUrlVisits(id, { page: 1, itemsPerPage: 20, excludeBots: true }),
@@ -97,6 +164,9 @@ result.orphanVisits = await outcome(() => shlink.getOrphanVisits({ type: "regula
 result.nonOrphanVisits = await outcome(() => shlink.getNonOrphanVisits());
 result.deleteShortUrlVisits = await outcome(() => shlink.deleteShortUrlVisits(id));
 result.deleteOrphanVisits = await outcome(() => shlink.deleteOrphanVisits());
+result.adminVisitsOverview = await outcome(() => admin.getVisitsOverview());
+result.adminDeleteOrphanVisits = await outcome(() => admin.deleteOrphanVisits());
+result.adminVisitsOverviewAfter = await outcome(() => admin.getVisitsOverview());
 result.listTags = await outcome(() => shlink.listTags());
 result.tagsStats = await outcome(() => shlink.tagsStats());
 result.editTag = await outcome(() =>
