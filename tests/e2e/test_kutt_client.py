@@ -7,9 +7,6 @@ the assertions are here. ``make test-deps`` installs the client (``npm ci``).
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,50 +15,28 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Fleet
+from tests.e2e.node_clients import run_client, run_docs_example
 
 pytestmark = pytest.mark.e2e
 
-CLIENTS = Path(__file__).resolve().parents[1] / "clients"
-SCRIPT = CLIENTS / "kutt_client.mjs"
 EMAIL = "kutt-client@example.com"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed")
-    if not (CLIENTS / "node_modules" / "kutt" / "package.json").is_file():
-        pytest.fail("the npm client kutt is not installed: run make test-deps")
-    return node
 
 
 @pytest.fixture(scope="module")
 def run(fleet: Fleet) -> dict[str, Any]:
     """The script's output, run once for the module with a read-write and a read-only key."""
-    node = _node()
     fleet.create_user(EMAIL, "a kutt client password")
     key = fleet.cli("apikey", "create", EMAIL, "--name", "kutt").stdout.strip()
     read_key = fleet.cli(
         "apikey", "create", EMAIL, "--name", "kutt read", "--scope", "read"
     ).stdout.strip()
     suffix = uuid.uuid4().hex[:8]
-    completed = subprocess.run(
-        [node, str(SCRIPT)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "KUTT_API": f"{fleet.url}/api/v2",
-            "KUTT_KEY": key,
-            "KUTT_READ_KEY": read_key,
-            "KUTT_SUFFIX": suffix,
-        },
-        cwd=CLIENTS,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    output: dict[str, Any] = json.loads(completed.stdout)
+    output = run_client(
+        "kutt_client.mjs",
+        "kutt",
+        {"KUTT_API": f"{fleet.url}/api/v2", "KUTT_KEY": key, "KUTT_READ_KEY": read_key,
+         "KUTT_SUFFIX": suffix},
+    )  # fmt: skip
     output["suffix"] = suffix
     output["key"] = key
     return output
@@ -126,20 +101,6 @@ def test_the_example_of_docs_kutt_md_runs_as_written(
     run: dict[str, Any], fleet: Fleet, tmp_path: Path
 ) -> None:
     """docs/KUTT.md's JavaScript example, with only the address of this fleet put in."""
-    text = (CLIENTS.parents[1] / "docs" / "KUTT.md").read_text()
-    example = text.split("```js\n", 1)[1].split("```", 1)[0]
-    assert "https://lnk.example/api/v2" in example
-    script = tmp_path / "example.mjs"
-    script.write_text(example.replace("https://lnk.example/api/v2", f"{fleet.url}/api/v2"))
-    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
-    completed = subprocess.run(
-        [_node(), str(script)],
-        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": run["key"]},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    api = "https://lnk.example/api/v2"
+    run_docs_example("KUTT.md", "kutt", api, f"{fleet.url}/api/v2", run["key"], tmp_path)
     assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again

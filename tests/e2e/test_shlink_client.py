@@ -9,9 +9,6 @@ installs the client (``npm ci``).
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -21,12 +18,11 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Fleet
+from tests.e2e.node_clients import run_client, run_docs_example
 
 pytestmark = pytest.mark.e2e
 
-CLIENTS = Path(__file__).resolve().parents[1] / "clients"
-SCRIPT = CLIENTS / "shlink_client.mjs"
-SDK = CLIENTS / "node_modules" / "@shlinkio" / "shlink-js-sdk" / "package.json"
+SDK = "@shlinkio/shlink-js-sdk"
 EMAIL = "shlink-client@example.com"
 ADMIN_EMAIL = "shlink-admin@example.com"
 ERRORS = "https://shlink.io/api/error/"
@@ -34,15 +30,6 @@ FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.
 EMPTY_PAGE = {
     "currentPage": 1, "pagesCount": 0, "itemsInCurrentPage": 0, "totalItems": 0,
 }  # fmt: skip
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed")
-    if not SDK.is_file():
-        pytest.fail("the npm client @shlinkio/shlink-js-sdk is not installed: run make test-deps")
-    return node
 
 
 def _orphans_counted(fleet: Fleet, suffix: str) -> str:
@@ -74,7 +61,6 @@ def _orphans_counted(fleet: Fleet, suffix: str) -> str:
 @pytest.fixture(scope="module")
 def run(fleet: Fleet) -> dict[str, Any]:
     """The script's output, run once for the module with a read-write and a read-only key."""
-    node = _node()
     fleet.create_user(EMAIL, "a shlink client password")
     key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink").stdout.strip()
     read_key = fleet.cli(
@@ -82,24 +68,12 @@ def run(fleet: Fleet) -> dict[str, Any]:
     ).stdout.strip()
     suffix = uuid.uuid4().hex[:8]
     admin_key = _orphans_counted(fleet, suffix)
-    completed = subprocess.run(
-        [node, str(SCRIPT)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "SHLINK_BASE": fleet.url,
-            "SHLINK_KEY": key,
-            "SHLINK_READ_KEY": read_key,
-            "SHLINK_ADMIN_KEY": admin_key,
-            "SHLINK_SUFFIX": suffix,
-        },
-        cwd=CLIENTS,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    output: dict[str, Any] = json.loads(completed.stdout)
+    output = run_client(
+        "shlink_client.mjs",
+        SDK,
+        {"SHLINK_BASE": fleet.url, "SHLINK_KEY": key, "SHLINK_READ_KEY": read_key,
+         "SHLINK_ADMIN_KEY": admin_key, "SHLINK_SUFFIX": suffix},
+    )  # fmt: skip
     output["suffix"] = suffix
     return output
 
@@ -260,22 +234,8 @@ def test_delete(run: dict[str, Any], fleet: Fleet) -> None:
 def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: Path) -> None:
     """docs/SHLINK.md's JavaScript example, with only the address of this fleet put in."""
     key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink docs").stdout.strip()
-    text = (CLIENTS.parents[1] / "docs" / "SHLINK.md").read_text()
-    example = text.split("```js\n", 1)[1].split("```", 1)[0]
-    assert '"https://lnk.example"' in example
-    script = tmp_path / "example.mjs"
-    script.write_text(example.replace('"https://lnk.example"', f'"{fleet.url}"'))
-    (tmp_path / "node_modules").symlink_to(CLIENTS / "node_modules")
-    completed = subprocess.run(
-        [_node(), str(script)],
-        env={"PATH": "/usr/bin:/bin", "LINKFLEET_KEY": key},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
+    placeholder = '"https://lnk.example"'
+    run_docs_example("SHLINK.md", SDK, placeholder, f'"{fleet.url}"', key, tmp_path)
     assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
 
 
