@@ -19,7 +19,7 @@ run that stopped can start again where it stopped); what a peer does not give is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,8 +107,8 @@ class Peer:
 
     def _yourls(self, start: int) -> Iterator[Page]:
         endpoint = self.url if self.url.endswith(".php") else join(self.url, "/yourls-api.php")
-        position = start
-        while True:
+
+        def window(position: int) -> tuple[list[PeerLink], int | None]:
             form = {
                 "action": "stats",
                 "filter": "last",
@@ -120,36 +120,41 @@ class Peer:
             answer = self._ask("POST", endpoint, form=form)
             if not isinstance(answer, dict) or "stats" not in answer:
                 raise PeerError(_yourls_message(answer))
-            total = _integer(_get(answer, "stats", "total_links"))
             items = answer.get("links") or {}
             if not isinstance(items, dict):
                 raise PeerError("YOURLS answered links that are not an object.")
             links = [_yourls_link(item) for _, item in sorted(items.items(), key=_link_order)]
-            if not links:
-                return
-            position += len(links)
-            yield Page(links, position, total)
-            if _last(len(links), self.size, position, total):
-                return
+            return links, _integer(_get(answer, "stats", "total_links"))
+
+        return self._by_offset(start, window)
 
     # -- Kutt -----------------------------------------------------------------------------
 
     def _kutt(self, start: int) -> Iterator[Page]:
         if not self.api_key:
             raise PeerError("Kutt needs --api-key.")
-        position = start
-        while True:
+        headers = {"X-API-Key": self.api_key}
+
+        def window(position: int) -> tuple[list[PeerLink], int | None]:
             query: dict[str, Any] = {"limit": self.size, "skip": position}
             if self.every_user:
                 query["all"] = "true"
-            answer = self._ask(
-                "GET", join(self.url, "/api/v2/links", query), headers={"X-API-Key": self.api_key}
-            )
+            answer = self._ask("GET", join(self.url, "/api/v2/links", query), headers=headers)
             data = answer.get("data") if isinstance(answer, dict) else None
             if not isinstance(data, list):
                 raise PeerError("Kutt answered without a `data` list of links.")
-            total = _integer(answer.get("total"))
-            links = [_kutt_link(item) for item in data]
+            return [_kutt_link(item) for item in data], _integer(answer.get("total"))
+
+        return self._by_offset(start, window)
+
+    def _by_offset(
+        self, start: int, window: Callable[[int], tuple[list[PeerLink], int | None]]
+    ) -> Iterator[Page]:
+        """Pages of a peer read by offset: ``window(offset)`` gives up to ``self.size`` links
+        from there and the peer's total, if it tells; it ends at an empty or a last window."""
+        position = start
+        while True:
+            links, total = window(position)
             if not links:
                 return
             position += len(links)
