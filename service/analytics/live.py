@@ -35,6 +35,8 @@ from typing import Any
 import redis
 from flask import Flask
 
+from ..extensions.pubsub import ChannelListener
+
 logger = logging.getLogger(__name__)
 
 #: The Redis channel of per-link click counts (JSON: ``{"<link id>": clicks, ...}``).
@@ -208,59 +210,21 @@ class LiveHub:
             listener.join(timeout=5)
 
 
-class _Listener(threading.Thread):
-    """Subscribes to :data:`CHANNEL` and hands each message to the hub; reconnects forever.
+class _Listener(ChannelListener[LiveHub]):
+    """Hands each message of :data:`CHANNEL` to the hub."""
 
-    Holds the hub only weakly, so a dropped app ends its listener too."""
-
-    poll_interval = 0.25
-    max_backoff = 5.0
+    log = logger
 
     def __init__(self, hub: weakref.ref[LiveHub], redis_url: str) -> None:
-        super().__init__(name="linkfleet-live-visits", daemon=True)
         from ..extensions.redis_client import make_redis
 
-        self.hub = hub
-        self.client = make_redis(redis_url, timeout=self.poll_interval + 5, connect_timeout=2)
-        self.stopping = threading.Event()
-        self.subscribed = threading.Event()
+        client = make_redis(redis_url, timeout=self.poll_interval + 5, connect_timeout=2)
+        super().__init__("live visits: listener", CHANNEL, hub, client, owns_client=True)
 
-    def run(self) -> None:
-        backoff, reported = 0.1, False
-        try:
-            while not self.stopping.is_set():
-                try:
-                    self._listen()
-                    return
-                except Exception as error:  # it must outlive any Redis trouble
-                    self.subscribed.clear()
-                    if not reported:
-                        logger.warning("live visits: listener lost Redis (%s)", error)
-                        reported = True
-                self.stopping.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-        finally:
-            self.client.close()
-
-    def _listen(self) -> None:
-        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(CHANNEL)
-            while not self.stopping.is_set():
-                message = pubsub.get_message(timeout=self.poll_interval)
-                hub = self.hub()
-                if hub is None:
-                    return
-                if message is not None and message["type"] == "subscribe":
-                    self.subscribed.set()
-                elif message is not None and message["type"] == "message":
-                    counts = parse_counts(message["data"])
-                    if counts:
-                        hub.deliver(counts)
-                del hub
-        finally:
-            with contextlib.suppress(redis.RedisError):
-                pubsub.close()
+    def on_message(self, owner: LiveHub, data: bytes) -> None:
+        counts = parse_counts(data)
+        if counts:
+            owner.deliver(counts)
 
 
 def init_live(app: Flask) -> None:

@@ -30,7 +30,6 @@ and the listener reconnects on its own, clearing L1 because it may have missed m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from werkzeug.urls import iri_to_uri
 from .. import signals
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
+from ..extensions.pubsub import ChannelListener
 from ..extensions.rate_limits import FailureBudget, client_key
 from ..extensions.redis_client import make_redis
 from .models import Link
@@ -561,58 +561,19 @@ class _State:
             listener.join(timeout=5)
 
 
-class _Listener(threading.Thread):
-    """Evicts L1 entries announced on :data:`INVALIDATE_CHANNEL`; reconnects forever.
+class _Listener(ChannelListener[_State]):
+    """Evicts L1 entries announced on :data:`INVALIDATE_CHANNEL`."""
 
-    It holds its state only weakly, so an app that is gone ends its listener too.
-    """
-
-    poll_interval = 0.25
-    min_backoff = 0.1
-    max_backoff = 5.0
+    log = logger
 
     def __init__(self, state: weakref.ref[_State], client: redis.Redis) -> None:
-        super().__init__(name="linkfleet-link-invalidate", daemon=True)
-        self.state = state
-        self.client = client
-        self.stopping = threading.Event()
-        self.subscribed = threading.Event()
+        super().__init__("link cache: invalidation listener", INVALIDATE_CHANNEL, state, client)
 
-    def run(self) -> None:
-        backoff, reported = self.min_backoff, False
-        while not self.stopping.is_set():
-            try:
-                self._listen()
-                return
-            except Exception as error:  # it must outlive any Redis trouble
-                if self.subscribed.is_set():
-                    backoff, reported = self.min_backoff, False
-                    self.subscribed.clear()
-                if not reported:  # once per outage, not once per retry
-                    logger.warning("link cache: invalidation listener lost Redis (%s)", error)
-                    reported = True
-            self.stopping.wait(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+    def on_subscribe(self, owner: _State) -> None:
+        owner.clear()  # what was invalidated while we were not subscribed: start afresh
 
-    def _listen(self) -> None:
-        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
-        try:
-            pubsub.subscribe(INVALIDATE_CHANNEL)
-            while not self.stopping.is_set():
-                message = pubsub.get_message(timeout=self.poll_interval)
-                state = self.state()
-                if state is None:
-                    return
-                if message is not None and message["type"] == "subscribe":
-                    # Messages sent while we were not subscribed are lost: start afresh.
-                    state.clear()
-                    self.subscribed.set()
-                elif message is not None and message["type"] == "message":
-                    state.evict([message["data"].decode("utf-8", "replace")])
-                del state  # never hold the state while waiting: a dropped app ends the loop
-        finally:
-            with contextlib.suppress(redis.RedisError):
-                pubsub.close()
+    def on_message(self, owner: _State, data: bytes) -> None:
+        owner.evict([data.decode("utf-8", "replace")])
 
 
 if TYPE_CHECKING:
