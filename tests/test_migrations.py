@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import inspect
+from sqlalchemy import String, cast, func, inspect, select, text
 
+from service.analytics.models import HourlyVisits, OrphanHourly
 from service.extensions import db
+from tests.fixtures.links import make_link
+
+#: The revision before hours were normalised (the orphan visits' table).
+BEFORE_TIME_FIX = "c4d1e7a9b2f0"
 
 
 def test_upgrade_and_downgrade(app: Flask, runner: FlaskCliRunner) -> None:
@@ -32,6 +39,68 @@ def test_models_match_migrations(app: Flask, runner: FlaskCliRunner) -> None:
         assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
         result = runner.invoke(args=["db", "check"])
         assert result.exit_code == 0, result.output
+        runner.invoke(args=["db", "downgrade", "base"])
+        db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        db.create_all()
+
+
+def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """SQLite rows the worker wrote as ``…+00:00`` become the ORM's ``….000000``; where that
+    text already had a row (the same hour written both ways), the visits are added to it.
+    PostgreSQL stores timestamps, which the migration leaves alone."""
+    with app.app_context():
+        db.drop_all()
+        assert runner.invoke(args=["db", "upgrade", BEFORE_TIME_FIX]).exit_code == 0
+        link_id = make_link(app)
+        sqlite = db.engine.dialect.name == "sqlite"
+        # (hour as stored, visits, bot visits): 20:00 both ways on SQLite, 21:00 the old way.
+        hours = [("2026-05-28 20:00:00+00:00", 3, 1), ("2026-05-28 21:00:00+00:00", 1, 0)]
+        if sqlite:
+            hours.append(("2026-05-28 20:00:00.000000", 2, 0))
+        with db.engine.begin() as connection:
+            for hour, visits, bots in hours:
+                connection.execute(
+                    text(
+                        "INSERT INTO analytics_hourly (link_id, hour, visits, bot_visits) "
+                        "VALUES (:link, :hour, :visits, :bots)"
+                    ),
+                    {"link": link_id, "hour": hour, "visits": visits, "bots": bots},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO analytics_orphan_hourly (hour, type, host, referrer_host, "
+                        "visits, bot_visits) VALUES (:hour, 'regular_404', '', '', :visits, :bots)"
+                    ),
+                    {"hour": hour, "visits": visits, "bots": bots},
+                )
+        result = runner.invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        hourly = db.session.execute(
+            select(HourlyVisits.hour, HourlyVisits.visits, HourlyVisits.bot_visits).order_by(
+                HourlyVisits.hour
+            )
+        ).all()
+        orphans = db.session.execute(
+            select(OrphanHourly.hour, OrphanHourly.visits, OrphanHourly.bot_visits).order_by(
+                OrphanHourly.hour
+            )
+        ).all()
+        twenty = datetime(2026, 5, 28, 20, tzinfo=UTC)
+        expected = [(twenty, 5 if sqlite else 3, 1), (twenty + timedelta(hours=1), 1, 0)]
+        assert [tuple(row) for row in hourly] == expected
+        assert [tuple(row) for row in orphans] == expected
+        # The ORM's own range query now finds the first hour.
+        first = db.session.scalar(
+            select(func.sum(HourlyVisits.visits)).where(HourlyVisits.hour >= twenty)
+        )
+        assert first == expected[0][1] + 1
+        if sqlite:
+            stored = db.session.scalars(select(cast(HourlyVisits.hour, String))).all()
+            assert sorted(stored) == ["2026-05-28 20:00:00.000000", "2026-05-28 21:00:00.000000"]
+        db.session.remove()
         runner.invoke(args=["db", "downgrade", "base"])
         db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()

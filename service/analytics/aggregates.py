@@ -26,12 +26,13 @@ import dataclasses
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Column, Connection, Table, delete, select
+from sqlalchemy.engine import Dialect
 
 from ..links.models import Link
 from .models import MAX_VALUE_LENGTH, DailyDimension, DailyVisitor, HourlyVisits, ProcessedEvent
@@ -180,6 +181,18 @@ _DIMENSIONS_UPSERT = _upsert(
 )
 
 
+def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The whole conversion SQLAlchemy applies to a value bound to ``column``.
+
+    Not ``column.type.bind_processor``: for a ``TypeDecorator`` that is the decorator's own
+    step only, without the dialect's (SQLite's ``DATETIME`` formats the text as
+    ``2026-05-28 20:00:00.000000``); the driver would then store the aware datetime as
+    ``2026-05-28 20:00:00+00:00``, which sorts before the ORM's bound ``20:00:00.000000``, so
+    range queries would miss the first hour.
+    """
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 class _Sql:
     """The batch writes in hand-written SQL for the connection's dialect, sent straight to
     the driver: per-row parameter processing in SQLAlchemy (and per-placeholder parsing in
@@ -187,8 +200,9 @@ class _Sql:
 
     SQLite gets multi-row ``VALUES`` lists; PostgreSQL gets one array per column and
     ``SELECT * FROM unnest(...)``, a statement of constant size whatever the batch size.
-    Dates go through the columns' own bind processors, so what is stored is exactly what
-    SQLAlchemy stores and compares against.
+    Hours and days go through the full bind processing of their columns for the dialect
+    (:func:`bind_processor`), so what is stored is exactly what SQLAlchemy stores and
+    compares against.
     """
 
     def __init__(self, connection: Connection) -> None:
@@ -200,8 +214,9 @@ class _Sql:
         #: PostgreSQL locks rows: concurrent workers must take them in one order (by key)
         #: or deadlock. SQLite has one writer at a time, so sorting would be wasted work.
         self.ordered: Any = sorted if self.postgresql else list
-        self._hour = _HOURLY.c.hour.type.bind_processor(dialect)
-        self._day = _DIMENSIONS.c.day.type.bind_processor(dialect)
+        # Every hour column is a UTCDateTime, every day column a Date (see .models).
+        self._hour = bind_processor(_HOURLY.c.hour, dialect)
+        self._day = bind_processor(_DIMENSIONS.c.day, dialect)
 
     def hour(self, value: datetime) -> Any:
         return self._hour(value) if self._hour is not None else value
@@ -360,6 +375,7 @@ __all__ = [
     "DIMENSION_FIELDS",
     "Event",
     "StoreResult",
+    "bind_processor",
     "claim_new",
     "link_ids",
     "make_commit_durable",

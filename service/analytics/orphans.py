@@ -199,12 +199,10 @@ def store_orphans(
     if not visits:
         return 0
     sql = _Sql(connection)
-    # The column's full bind processing (the same text on SQLite as ORM writes and range
-    # queries use), so that rows meet the lookups below and the report's ranges.
-    dialect = connection.dialect
-    bind = _TABLE.c.hour.type.dialect_impl(dialect).bind_processor(dialect)
+    # The hour as ORM writes and range queries bind it, so that rows meet the lookups below
+    # and the report's ranges.
     moments = {hour: datetime.fromtimestamp(hour * 3600, UTC) for hour in {v.hour for v in visits}}
-    hours = {hour: bind(moment) if bind else moment for hour, moment in moments.items()}
+    hours = {hour: sql.hour(moment) for hour, moment in moments.items()}
     hosts: dict[int, set[str]] = defaultdict(set)
     referrers: dict[int, set[str]] = defaultdict(set)
     existing = connection.execute(

@@ -1,9 +1,10 @@
 """The write API of links, shared by the dashboard, the REST API and the importer.
 
 What each field accepts and how it is checked is declared in :mod:`.fields`. Every function
-validates first (all field errors at once, as :class:`ValidationError`),
-commits, then sends its signal, so subscribers (the cache's invalidation, analytics) only
-ever hear of committed changes. Visibility rules live here too, so that no view can forget
+validates first (all field errors at once, as :class:`ValidationError`), stages its webhook
+event in the transaction (:mod:`service.webhooks.outbox`: it commits with the change or not
+at all), commits, then sends its signal, so subscribers (the cache's invalidation, analytics)
+only ever hear of committed changes. Visibility rules live here too, so that no view can forget
 them: users see their own links, admins see all, and a link someone may not see is reported
 exactly like a link that does not exist.
 """
@@ -25,6 +26,7 @@ from .. import signals
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..passwords import hash_password
+from ..webhooks import outbox
 from . import fields, visits
 from .cache import link_cache
 from .errors import LinkError, SlugTaken, ValidationError
@@ -91,6 +93,7 @@ def create_link(owner: User, **values: Any) -> Link:
         )
         link.tags = _tags_named(checked["tags"])
         db.session.add(link)
+        outbox.link_created(link)
         return link
 
     link = _commit(attempt, custom_slug)
@@ -131,6 +134,7 @@ def update_link(link: Link, **changes: Any) -> Link:
         if tag_names is not None:
             link.tags = _tags_named(tag_names)
         link.updated_at = utcnow()
+        outbox.link_updated(link, old_slug)
         return link
 
     _commit(attempt, new_slug)
@@ -142,6 +146,7 @@ def delete_link(link: Link) -> None:
     """Delete, commit and announce (``link_deleted``); the slug becomes free again."""
     slug, link_id, owner_id = link.slug, link.id, link.owner_id
     db.session.delete(link)
+    outbox.link_deleted(slug, owner_id)
     db.session.commit()
     _best_effort("drop the visit counter of", slug, lambda: visits.forget_visits(link_id))
     signals.link_deleted.send(_app(), slug=slug, link_id=link_id, owner_id=owner_id)
@@ -264,6 +269,7 @@ def write_batch(
     for _ in range(_COMMIT_ATTEMPTS):
         try:
             outcome = _write_checked(owner.id, checked, update_existing)
+            outbox.links_written(outcome.created, outcome.updated)
             db.session.commit()
             break
         except IntegrityError:

@@ -1,15 +1,15 @@
-"""The webhooks extension: link changes of an app are enqueued as deliveries."""
+"""The webhooks extension: link changes are written as deliveries in their own transaction."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from .outbox import connect_signals
+from .outbox import connect_session_events
 
 
 class Webhooks:
-    """Connects the outbox to the link signals of each app (state: none beyond that)."""
+    """Hooks the outbox into the database sessions (state: none beyond that)."""
 
     def init_app(self, app: Flask) -> None:
-        connect_signals(app)
+        connect_session_events()
         app.extensions["linkfleet-webhooks"] = self

@@ -1,37 +1,41 @@
 """Enqueueing: an event becomes one pending delivery per subscribed endpoint.
 
-Link events are enqueued by receivers of the link signals (:func:`connect_signals`), in the
-request that made the change but in a transaction of their own, right after the change's
-commit (the signals only announce committed changes); nothing is sent here. Clicks arrive
-from the worker in per-link counts and are enqueued once per window (:class:`ClickWindow`).
-The payloads never carry a client address: link fields, slugs and counts only.
+Link events are written in the transaction of the link change itself (the outbox pattern):
+the link services stage each change (:func:`link_created`, :func:`link_updated`,
+:func:`link_deleted`, :func:`links_written`) in the session, and a ``before_commit`` session
+event (:func:`connect_session_events`) writes their deliveries just before that transaction
+commits. So a delivery row exists if and only if its change committed: a change refused by
+validation stages nothing, a rolled-back one forgets what it staged, and no crash can fall
+between the change and its event. Nothing is sent here. Clicks arrive from the worker in
+per-link counts and are enqueued once per window (:class:`ClickWindow`). The payloads never
+carry a client address: link fields, slugs and counts only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.orm import Session, SessionTransaction
 
-from .. import signals
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..links.models import Link
 from .models import PENDING, PING, WebhookDelivery, WebhookEndpoint
 
-logger = logging.getLogger(__name__)
-
 _DELIVERIES = WebhookDelivery.__table__
+#: Key in ``Session.info`` of the link events staged in the session's transaction.
+_STAGED = "linkfleet.webhooks.staged"
 
 
 def new_event_id() -> str:
@@ -118,78 +122,115 @@ def link_data(link: Link) -> dict[str, Any]:
     return LinkSchema().dump(present_one(link))  # type: ignore[no-any-return]
 
 
-# -- signal receivers ---------------------------------------------------------------------------
+# -- link events, in the change's own transaction -------------------------------------------
 
 
-def _announce(owner_id: int, event: str, data: Callable[[], Mapping[str, Any]]) -> None:
-    """Enqueue ``event`` for the owner's subscribers; ``data`` is only built if there are any.
+@dataclass(frozen=True)
+class _LinkEvent:
+    """A link change the link services made in the session's current transaction.
 
-    The change is already committed: a database error here is logged, not raised, so that
-    the request does not fail (and get retried) for a write that happened.
-    """
-    try:
-        with db.engine.begin() as connection:
-            endpoint_ids = subscribers(connection, [owner_id], event).get(owner_id)
-            if endpoint_ids:
-                enqueue(connection, endpoint_ids, event, data())
-    except SQLAlchemyError:
-        logger.exception("webhooks: could not enqueue %s for account %d", event, owner_id)
+    ``link`` is the changed link (created or updated; read when the event is written, after
+    the flush that gives a new link its id); ``data`` is a deleted link's payload."""
 
+    event: str
+    owner_id: int | None = None
+    link: Link | None = None
+    previous_slug: str | None = None
+    data: Mapping[str, Any] | None = None
 
-def _on_created(sender: Flask, **kwargs: Any) -> None:
-    link: Link = kwargs["link"]
-    _announce(link.owner_id, "link.created", lambda: {"link": link_data(link)})
+    def payload(self) -> Mapping[str, Any]:
+        """What the event's ``data`` is: the one place that decides it."""
+        if self.link is None:  # a deleted link: its payload was taken before the delete
+            return self.data or {}
+        if self.event == "link.updated":
+            return {"link": link_data(self.link), "previous_slug": self.previous_slug}
+        return {"link": link_data(self.link)}
 
-
-def _on_updated(sender: Flask, **kwargs: Any) -> None:
-    link: Link = kwargs["link"]
-    previous_slug = kwargs["slug"]
-    _announce(
-        link.owner_id,
-        "link.updated",
-        lambda: {"link": link_data(link), "previous_slug": previous_slug},
-    )
-
-
-def _on_deleted(sender: Flask, **kwargs: Any) -> None:
-    owner_id = kwargs.get("owner_id")
-    if owner_id is not None:
-        _announce(owner_id, "link.deleted", lambda: {"slug": kwargs["slug"]})
+    def write(self, session: Session, connection: Connection) -> None:
+        owner_id = self.link.owner_id if self.link is not None else self.owner_id
+        if owner_id is None:
+            return
+        endpoint_ids = subscribers(connection, [owner_id], self.event).get(owner_id)
+        if endpoint_ids:
+            enqueue(connection, endpoint_ids, self.event, self.payload())
 
 
-def _on_written(sender: Flask, **kwargs: Any) -> None:
-    """An import's batch: one event per link, as if each had been written alone (errors
-    logged as in :func:`_announce`)."""
-    for event, slugs in (("link.created", kwargs["created"]), ("link.updated", kwargs["updated"])):
-        if slugs:
-            try:
-                _announce_batch(event, slugs)
-            except SQLAlchemyError:
-                logger.exception("webhooks: could not enqueue %s for an import", event)
+@dataclass(frozen=True)
+class _BatchEvent:
+    """An import's links, one event each as if each had been written alone; the links are
+    only loaded for owners with a subscriber (otherwise one query per batch)."""
 
+    event: str
+    slugs: Sequence[str]
 
-def _announce_batch(event: str, slugs: Sequence[str]) -> None:
-    """Links are only loaded for owners with a subscriber: otherwise one query per batch."""
-    with db.engine.begin() as connection:
-        owners = connection.scalars(
-            select(Link.owner_id).where(Link.slug.in_(slugs)).distinct()
+    def write(self, session: Session, connection: Connection) -> None:
+        owners = session.scalars(
+            select(Link.owner_id).where(Link.slug.in_(self.slugs)).distinct()
         ).all()
-        by_owner = subscribers(connection, owners, event)
+        by_owner = subscribers(connection, owners, self.event)
         if not by_owner:
             return
-        links = db.session.scalars(
-            select(Link).where(Link.slug.in_(slugs), Link.owner_id.in_(list(by_owner)))
+        links = session.scalars(
+            select(Link).where(Link.slug.in_(self.slugs), Link.owner_id.in_(list(by_owner)))
         ).all()
         for link in links:
-            enqueue(connection, by_owner[link.owner_id], event, {"link": link_data(link)})
+            _LinkEvent(self.event, link=link).write(session, connection)
 
 
-def connect_signals(app: Flask) -> None:
-    """Enqueue on every committed link change of ``app``."""
-    signals.link_created.connect(_on_created, sender=app)
-    signals.link_updated.connect(_on_updated, sender=app)
-    signals.link_deleted.connect(_on_deleted, sender=app)
-    signals.links_written.connect(_on_written, sender=app)
+def _stage(item: _LinkEvent | _BatchEvent) -> None:
+    db.session.info.setdefault(_STAGED, []).append(item)
+
+
+def link_created(link: Link) -> None:
+    """``link.created`` for ``link``, written with the transaction that adds it."""
+    _stage(_LinkEvent("link.created", link=link))
+
+
+def link_updated(link: Link, previous_slug: str) -> None:
+    """``link.updated`` for ``link`` (``previous_slug``: its slug before the change)."""
+    _stage(_LinkEvent("link.updated", link=link, previous_slug=previous_slug))
+
+
+def link_deleted(slug: str, owner_id: int) -> None:
+    """``link.deleted`` for the link ``slug`` of ``owner_id``."""
+    _stage(_LinkEvent("link.deleted", owner_id=owner_id, data={"slug": slug}))
+
+
+def links_written(created: Sequence[str], updated: Sequence[str]) -> None:
+    """An import's ``link.created`` and ``link.updated``, one per link."""
+    for event, slugs in (("link.created", created), ("link.updated", updated)):
+        if slugs:
+            _stage(_BatchEvent(event, list(slugs)))
+
+
+def _write_staged(session: Session) -> None:
+    """``before_commit``: the staged events' deliveries join the transaction being committed,
+    so they commit with the link change or not at all (a database error fails the commit)."""
+    staged: list[_LinkEvent | _BatchEvent] = session.info.pop(_STAGED, [])
+    if not staged:
+        return
+    session.flush()  # a new link's id, defaults and tags, for its payload
+    connection = session.connection()
+    for item in staged:
+        item.write(session, connection)
+
+
+def _forget_staged(session: Session, transaction: SessionTransaction) -> None:
+    """``after_transaction_end``: what a rolled-back transaction staged is not announced
+    (nor left for the session's next commit)."""
+    if transaction.parent is None:
+        session.info.pop(_STAGED, None)
+
+
+def connect_session_events() -> None:
+    """Write staged link events in the committing transaction of every session of ``db``
+    (once per process: the sessions of every app come from the one ``db``)."""
+    for name, listener in (
+        ("before_commit", _write_staged),
+        ("after_transaction_end", _forget_staged),
+    ):
+        if not sqlalchemy_event.contains(db.session, name, listener):
+            sqlalchemy_event.listen(db.session, name, listener)
 
 
 # -- clicks ---------------------------------------------------------------------------------------
@@ -200,8 +241,11 @@ class ClickWindow:
 
     The worker adds the counts of each committed batch (:meth:`add`); :meth:`flush_due`
     enqueues one event per owner (and so per endpoint) with every link clicked in the window.
-    Counts not yet flushed when the worker process dies are not announced (the statistics,
-    which the worker already committed, are unaffected).
+    A flush that fails (the database down) keeps its counts for the next one. The window is
+    in memory only: the counts of the batches committed since the last flush are not
+    announced when the worker process dies without stopping (``kill -9``, a crash, a lost
+    host); a stop by SIGTERM/SIGINT flushes them. The statistics, committed with each
+    batch, are unaffected either way.
     """
 
     def __init__(self, app: Flask) -> None:
@@ -228,7 +272,15 @@ class ClickWindow:
             opened, self._opened = self._opened, now
         if not counts:
             return 0
-        return self._enqueue(counts, opened, now)
+        try:
+            return self._enqueue(counts, opened, now)
+        except Exception:
+            # Nothing was written (one transaction): the counts go back into the window,
+            # which then starts where this one did, and the next flush announces them.
+            with self._lock:
+                self._counts.update(counts)
+                self._opened = opened
+            raise
 
     def _enqueue(self, counts: Mapping[int, int], opened: float, closed: float) -> int:
         window = {

@@ -188,6 +188,32 @@ def test_the_overview_covers_the_users_links_only(app: Flask, visited: dict[str,
     assert {item["slug"] for item in everything["top"]["links"]} == {"promo", "docs", "other"}
 
 
+def test_a_range_starting_on_the_hour_of_a_click_counts_it(app: Flask) -> None:
+    """A click at 20:30 counted by the real worker is in a range from 20:00: the worker
+    stores the hour as the range query binds it (on SQLite too, where both are text)."""
+    promo = make_link(app, "promo", owner="ann@example.com")
+    record(app, [event("promo", ts=at(datetime(2026, 5, 28, 20, 30, tzinfo=UTC)))])
+    with app.app_context():
+        stats = link_stats(link(app, promo), "2026-05-28T20:00", "2026-05-28T22:00", "hour")
+        ann = db.session.scalar(select(User).where(User.email == "ann@example.com"))
+        assert ann is not None
+        overview = account_overview(ann, "2026-05-28T20:00", "2026-05-28T22:00", "hour")
+    assert [point["visits"] for point in stats["series"]] == [1, 0]
+    assert stats["totals"]["visits"] == 1
+    assert overview["totals"]["visits"] == 1
+    assert [item["slug"] for item in overview["top"]["links"]] == ["promo"]
+
+
+def test_the_first_hour_of_a_day_range_is_counted(app: Flask) -> None:
+    """Midnight to 01:00, the first hour of a range of days (the default view's too)."""
+    promo = make_link(app, "promo")
+    record(app, [event("promo", ts=at(datetime(2026, 5, 28, 0, 30, tzinfo=UTC)))])
+    with app.app_context():
+        stats = link_stats(link(app, promo), "2026-05-28", "2026-05-28", "day")
+    assert [point["visits"] for point in stats["series"]] == [1]
+    assert stats["totals"]["visits"] == 1
+
+
 # -- the pages ------------------------------------------------------------------------------
 
 

@@ -21,12 +21,19 @@ import pytest
 import redis
 from flask import Flask
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.engine import make_url
 
-from service.analytics.aggregates import parse_event, store_events
+from service.analytics.aggregates import Event, parse_event, store_events
 from service.analytics.extension import DEFAULT_STREAM, analytics
-from service.analytics.models import DailyDimension, DailyVisitor, HourlyVisits, ProcessedEvent
+from service.analytics.models import (
+    DailyDimension,
+    DailyVisitor,
+    HourlyVisits,
+    OrphanHourly,
+    ProcessedEvent,
+)
+from service.analytics.orphans import OrphanVisit, store_orphans
 from service.analytics.spool import offset_path
 from service.analytics.worker import DEFAULT_GROUP
 from service.extensions import db
@@ -176,6 +183,61 @@ def test_clicks_are_aggregated_by_hour_day_and_dimension(app: Flask) -> None:
         )
         assert visitors == 2  # "a" twice counts once; the bot is not a visitor
         assert counted(app, other_id) == 1
+
+
+def test_the_worker_stores_hours_and_days_as_the_orm_does(app: Flask) -> None:
+    """Each hour and day column holds one text for one moment, whoever wrote the row: the
+    worker's hand-written SQL or the ORM (on SQLite both are text, compared as text)."""
+    make_link(app)
+    orm_id = make_link(app, "orm")
+    moment = datetime(2026, 5, 28, 20, 30, tzinfo=UTC)
+    hour, day = moment.replace(minute=0), moment.date()
+    with app.app_context():
+        with db.engine.begin() as connection:
+            clicks = [Event("e" * 16, "promo", moment.timestamp(), ip="a" * 32)]
+            assert store_events(connection, clicks, time.time()).counted == 1
+            assert store_orphans(connection, [OrphanVisit("regular_404", moment.timestamp())]) == 1
+        db.session.add_all(
+            [
+                HourlyVisits(link_id=orm_id, hour=hour, visits=1, bot_visits=0),
+                DailyDimension(
+                    link_id=orm_id, dimension="os", day=day, value="", visits=1, bot_visits=0
+                ),
+                DailyVisitor(link_id=orm_id, day=day, visitor="b" * 32),
+                OrphanHourly(
+                    hour=hour,
+                    type="invalid_short_url",
+                    host="",
+                    referrer_host="",
+                    visits=1,
+                    bot_visits=0,
+                ),
+            ]
+        )
+        db.session.commit()
+        for column in (HourlyVisits.hour, DailyDimension.day, DailyVisitor.day, OrphanHourly.hour):
+            texts = db.session.scalars(select(cast(column, String)).distinct()).all()
+            assert len(texts) == 1, (column, texts)
+        # The ORM's own lookups find the worker's rows.
+        assert (
+            db.session.scalar(
+                select(func.sum(HourlyVisits.visits)).where(HourlyVisits.hour == hour)
+            )
+            == 2
+        )
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(DailyVisitor).where(DailyVisitor.day == day)
+            )
+            == 2
+        )
+        assert (
+            db.session.scalar(
+                select(func.sum(OrphanHourly.visits)).where(OrphanHourly.hour == hour)
+            )
+            == 2
+        )
+        db.session.remove()
 
 
 def test_desktop_browsers_are_counted_as_desktop_devices(app: Flask) -> None:
