@@ -12,8 +12,8 @@ from service.analytics.models import HourlyVisits, OrphanHourly
 from service.extensions import db
 from tests.fixtures.links import make_link
 
-#: The revision before hours were normalised (the orphan visits' table).
-BEFORE_TIME_FIX = "c4d1e7a9b2f0"
+#: The revision before hours were normalised (the migration jobs' table).
+BEFORE_TIME_FIX = "c2a351d580e1"
 
 
 def test_upgrade_and_downgrade(app: Flask, runner: FlaskCliRunner) -> None:
