@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import String, cast, func, inspect, select, text
@@ -16,9 +18,25 @@ from tests.fixtures.links import make_link
 BEFORE_TIME_FIX = "c2a351d580e1"
 
 
-def test_upgrade_and_downgrade(app: Flask, runner: FlaskCliRunner) -> None:
+@pytest.fixture
+def bare_database(app: Flask, runner: FlaskCliRunner) -> Iterator[None]:
+    """The test's database without tables, for the migrations to build; afterwards, whatever
+    the test did or where it failed, the tables the other tests' fixtures expect (on
+    PostgreSQL the schema is the worker's for the whole session)."""
     with app.app_context():
         db.drop_all()  # the fixture made tables with create_all; start from nothing
+        yield
+        db.session.remove()
+        runner.invoke(args=["db", "downgrade", "base"])
+        db.drop_all()
+        db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        db.create_all()
+
+
+@pytest.mark.usefixtures("bare_database")
+def test_upgrade_and_downgrade(app: Flask, runner: FlaskCliRunner) -> None:
+    with app.app_context():
         result = runner.invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output
         tables = set(inspect(db.engine).get_table_names())
@@ -26,25 +44,18 @@ def test_upgrade_and_downgrade(app: Flask, runner: FlaskCliRunner) -> None:
         result = runner.invoke(args=["db", "downgrade", "base"])
         assert result.exit_code == 0, result.output
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        db.drop_all()
-        db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        db.create_all()  # leave what the fixture's teardown expects
 
 
+@pytest.mark.usefixtures("bare_database")
 def test_models_match_migrations(app: Flask, runner: FlaskCliRunner) -> None:
     """`db check` fails when a model changed without a migration."""
     with app.app_context():
-        db.drop_all()
         assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
         result = runner.invoke(args=["db", "check"])
         assert result.exit_code == 0, result.output
-        runner.invoke(args=["db", "downgrade", "base"])
-        db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        db.create_all()
 
 
+@pytest.mark.usefixtures("bare_database")
 def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
@@ -52,7 +63,6 @@ def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
     text already had a row (the same hour written both ways), the visits are added to it.
     PostgreSQL stores timestamps, which the migration leaves alone."""
     with app.app_context():
-        db.drop_all()
         assert runner.invoke(args=["db", "upgrade", BEFORE_TIME_FIX]).exit_code == 0
         link_id = make_link(app)
         sqlite = db.engine.dialect.name == "sqlite"
@@ -100,8 +110,3 @@ def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
         if sqlite:
             stored = db.session.scalars(select(cast(HourlyVisits.hour, String))).all()
             assert sorted(stored) == ["2026-05-28 20:00:00.000000", "2026-05-28 21:00:00.000000"]
-        db.session.remove()
-        runner.invoke(args=["db", "downgrade", "base"])
-        db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        db.create_all()
