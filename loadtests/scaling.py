@@ -351,6 +351,34 @@ class BenchFleet:
         control.down(self.run_dir, lambda line: console.log(line.strip()))
 
 
+def code_version() -> dict[str, Any]:
+    """The commit the benchmark ran, and whether the tree had changes beyond it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=30
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {
+        "commit": git("rev-parse", "HEAD") or "unknown",
+        "dirty": bool(git("status", "--porcelain")),
+    }
+
+
+def keep_history(out: Path) -> None:
+    """Copy the summary.json about to be replaced into history/, named after when its run
+    finished, so that drift between runs stays visible."""
+    path = out / "summary.json"
+    if not path.exists():
+        return
+    earlier = json.loads(path.read_text())
+    finished = max(str(earlier.get(key, "")) for key in ("finished", "hot_path_finished"))
+    name = finished or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
+    (out / "history").mkdir(exist_ok=True)
+    shutil.copyfile(path, out / "history" / f"summary-{name.replace(':', '')}.json")
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -465,8 +493,10 @@ def write_results(
         "failures": sum(m.failures for m in [*scaling.values(), *lb.values()]),
         "settings": asdict(settings),
         "machine": machine(),
+        "code": code_version(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    keep_history(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
         "# Scaling benchmark",
@@ -601,8 +631,10 @@ def write_hot_path(out: Path, hot: dict[str, Any], before: Path | None) -> dict[
         logged_in_vs_cookieless=hot["logged_in_vs_cookieless"],
         hot_path=hot,
         hot_path_machine=machine(),
+        hot_path_code=code_version(),
         hot_path_finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+    keep_history(out)
     path.write_text(json.dumps(summary, indent=2) + "\n")
     (out / "hotpath.md").write_text(
         "\n".join(["# Hot path against bare Flask", "", *hot_path_lines(hot)])
