@@ -49,6 +49,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .analytics import bp as analytics_bp
     from .api import init_api
     from .dashboard import bp as dashboard_bp
+    from .domains.views import bp as domains_bp
     from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .links.preview import bp as preview_bp
@@ -62,6 +63,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(domains_bp)  # /dashboard/domains and the host gate of every request
     app.register_blueprint(analytics_bp)
     app.register_blueprint(webhooks_bp)
     init_api(app)  # /api/v1, /api/openapi.json, /api/docs and the API dashboard pages

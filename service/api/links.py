@@ -219,7 +219,7 @@ def remove(slug: str) -> Response:
 
 def _qr(slug: str, kind: str, args: dict[str, Any]) -> Response:
     link = _find(slug)
-    url = queries.short_url(link.slug)
+    url = queries.short_url(link.slug, link.host)
     scale, margin = args["scale"], args["margin"]
     etag = hashlib.sha256(f"{kind}|{url}|{scale}|{margin}".encode()).hexdigest()[:32]
     if request.if_none_match.contains(etag):
