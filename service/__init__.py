@@ -110,9 +110,11 @@ def register_commands(app: LinkFleet) -> None:
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli
+    from .domains.commands import domains_cli
     from .yourls.commands import yourls_cli
 
     app.cli.add_command(user_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(apikey_cli)
+    app.cli.add_command(domains_cli)
     app.cli.add_command(yourls_cli)

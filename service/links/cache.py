@@ -58,11 +58,11 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
 
 from .. import signals
+from ..domains.models import Domain
+from ..domains.registry import DomainRecord, load_domains, route
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.rate_limits import FailureBudget, client_key
-from ..domains.models import Domain
-from ..domains.registry import DomainRecord, load_domains, route
 from ..extensions.redis_client import make_redis
 from .models import Link
 from .rules import Rule, compile_rules

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from .. import signals
+from ..domains.hosts import request_host
 from ..domains.models import Domain
 from ..extensions import db
 from ..extensions.types import utcnow
@@ -120,9 +121,9 @@ def update_link(link: Link, **changes: Any) -> Link:
     domain_id = values.pop("domain", old_domain_id)
     if new_slug == old_slug:
         new_slug = None
-    if new_slug is not None or domain_id != old_domain_id:
-        if _slug_exists(new_slug or old_slug, domain_id):
-            raise SlugTaken(new_slug or old_slug)
+    moved = new_slug is not None or domain_id != old_domain_id
+    if moved and _slug_exists(new_slug or old_slug, domain_id):
+        raise SlugTaken(new_slug or old_slug)
     if new_slug is not None:
         values["slug"] = new_slug
     if domain_id != old_domain_id:
@@ -168,7 +169,8 @@ def get_link_for(user: User, slug: str, host: str | None = None) -> Link:
     or belongs to someone else (no IDOR oracle)."""
     query = visible_links(user).where(Link.slug == slug)
     if host:
-        query = query.join(Domain, Link.domain_id == Domain.id).where(Domain.host == host)
+        normal = request_host(host) or host
+        query = query.join(Domain, Link.domain_id == Domain.id).where(Domain.host == normal)
     else:
         query = query.where(Link.domain_id.is_(None))
     link = db.session.scalars(query).first()
