@@ -84,9 +84,9 @@ def load_domains() -> dict[str, DomainRecord]:
 def route(state: Any, raw_host: str, public_url: str) -> DomainRecord | None:
     """The domain ``raw_host`` names (None: unknown host) from ``state``'s loaded map
     (:meth:`service.links.cache.LinkCache.domain_state`); no database, no Redis."""
-    found = state.routes.get(raw_host)
+    found: DomainRecord | None = state.routes.get(raw_host)
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     domains = state.domains
     if domains is None:
         return None
@@ -108,16 +108,3 @@ def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     state = link_cache.domain_state(app)
     return route(state, raw_host, str(app.config.get("PUBLIC_URL") or ""))
-
-
-def host_of(domain_id: int | None) -> str | None:
-    """The host of an added domain by id (None for the default domain)."""
-    if domain_id is None:
-        return None
-    from ..links.cache import link_cache
-
-    state = link_cache.domain_state(current_app._get_current_object())  # type: ignore[attr-defined]
-    for record in state.domains.values():
-        if record.id == domain_id:
-            return record.host  # type: ignore[no-any-return]
-    return db.session.scalar(select(Domain.host).where(Domain.id == domain_id))

@@ -90,7 +90,7 @@ def get_domain(host: str) -> Domain:
         normal = normalise_host(host)
     except ValidationError:
         raise NoSuchDomain(str(host)) from None
-    domain = db.session.scalar(select(Domain).where(Domain.host == normal))
+    domain: Domain | None = db.session.scalar(select(Domain).where(Domain.host == normal))
     if domain is None:
         raise NoSuchDomain(normal)
     return domain
@@ -98,7 +98,8 @@ def get_domain(host: str) -> Domain:
 
 def link_count(domain: Domain) -> int:
     """How many links live on ``domain``."""
-    return int(db.session.scalar(select(func.count(Link.id)).where(Link.domain_id == domain.id)))
+    count = db.session.scalar(select(func.count(Link.id)).where(Link.domain_id == domain.id))
+    return int(count or 0)
 
 
 def add_domain(host: object, **fallbacks: Any) -> Domain:

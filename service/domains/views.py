@@ -12,6 +12,8 @@ get 403). A removal of a domain with links is refused with the reason on the pag
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -53,7 +55,7 @@ def host_gate() -> None:
     raise NotFound(ONLY_LINKS)
 
 
-class DomainForm(FlaskForm):
+class DomainForm(FlaskForm):  # type: ignore[misc]
     """A domain's host (when adding) and its fallback redirects."""
 
     host = StringField(
@@ -139,7 +141,9 @@ def edit(host: str) -> tuple[str, int] | Response:
     return redirect(url_for("domains.admin_page"))
 
 
-def _page(form: DomainForm, *, status: int, edit_errors: dict | None = None) -> tuple[str, int]:
+def _page(
+    form: DomainForm, *, status: int, edit_errors: dict[str, Any] | None = None
+) -> tuple[str, int]:
     domains = [(domain, services.link_count(domain)) for domain in services.list_domains()]
     html = render_template(
         "domains/admin.html",

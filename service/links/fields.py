@@ -90,7 +90,7 @@ class CheckContext:
         return cls(
             own_hosts=frozenset(service_hosts()) | frozenset(added),
             reserved=reserved_slugs(),
-            domains={host: record.id for host, record in added.items()},
+            domains={host: record.id for host, record in added.items() if record.id is not None},
             public_host=url_host(str(app.config.get("PUBLIC_URL") or "")),
         )
 

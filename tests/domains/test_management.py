@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -182,7 +181,7 @@ def test_links_carry_their_domain_in_the_api(admin_api: ApiClient, app: Flask) -
         None,
         "http://localhost/other",
     )
-    qr = admin_api.get(f"/api/v1/links/same/qr.svg")
+    qr = admin_api.get("/api/v1/links/same/qr.svg")
     assert qr.status_code == 200
 
 
