@@ -41,8 +41,8 @@ def test_the_redirect_runs_no_csrf_limiter_or_login_hook(app: Flask) -> None:
 def test_the_hooks_sit_where_forms_limits_and_logins_are(app: Flask) -> None:
     assert app.extensions["linkfleet.hook_scopes"] == {
         "csrf": ["accounts", "api_ui", "dashboard", "domains", "redirect.password", "webhooks"],
-        # The APIs' per-key limits are @limiter.limit too (links, transfer, visits, webhooks, domains,
-        # Kutt's, Shlink's);
+        # The APIs' per-key limits are @limiter.limit too (links, transfer, visits, webhooks,
+        # domains, Kutt's, Shlink's);
         # the YOURLS API limits each action inside its one view.
         "limiter": [
             "accounts",
