@@ -102,9 +102,12 @@ def route(state: Any, raw_host: str, public_url: str) -> DomainRecord | None:
 
 
 def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
-    """:func:`route` in an app context, loading the map first when this process has none."""
+    """:func:`route` in an app context, loading the map first when this process has none;
+    :data:`DEFAULT` while the map cannot be loaded (the database is down)."""
     from ..links.cache import link_cache
 
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     state = link_cache.domain_state(app)
+    if state.domains is None:
+        return DEFAULT
     return route(state, raw_host, str(app.config.get("PUBLIC_URL") or ""))

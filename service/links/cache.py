@@ -54,6 +54,7 @@ from cachetools import TTLCache
 from flask import Flask, current_app, has_request_context
 from flask_caching import Cache
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
 
@@ -402,10 +403,18 @@ class _State:
     # -- domains ------------------------------------------------------------------------------
 
     def load_domains(self) -> None:
-        """Load the domain map; one that a change raced is loaded again (then kept)."""
+        """Load the domain map; one that a change raced is loaded again (then kept). With
+        the database down the map stays unloaded (the next lookup tries again), and
+        :func:`~service.domains.registry.domain_for` takes every host as the default one
+        meanwhile, so that cached links and health checks keep answering."""
         for attempt in range(3):
             generation = self.domains_generation
-            loaded = load_domains()
+            try:
+                loaded = load_domains()
+            except SQLAlchemyError as error:
+                db.session.rollback()
+                logger.warning("link cache: could not load the domains (%s)", error)
+                return
             with self.lock:
                 if generation == self.domains_generation or attempt == 2:
                     self.domains, self.routes = loaded, {}

@@ -506,40 +506,6 @@ FIELDS: tuple[LinkField, ...] = (
         searchable=True,
     ),
     LinkField(
-        name="domain",
-        label="Domain",
-        check=_check_domain,
-        create=True,
-        update=True,
-        api=True,
-        api_in=lambda update: mf.String(
-            allow_none=True,
-            validate=[validate.Length(max=300), printable],
-            metadata={
-                "description": "Host of an added domain (``linkfleet domains``); omitted, null "
-                "or empty: the default domain"
-                + (" (PATCH: null moves the link there)." if update else ".")
-            },
-        ),
-        api_out=lambda: mf.String(
-            allow_none=True,
-            metadata={"description": "Host of the link's added domain; null: the default one."},
-        ),
-        show=lambda row: row.link.host,
-        form=lambda: StringField(
-            "Domain",
-            validators=[Optional(), Length(max=300)],
-            description="Optional. An added domain's host; empty for the default domain.",
-        ),
-        form_section="more",
-        form_attrs={"autocomplete": "off", "spellcheck": "false"},
-        from_form=lambda value: (value or "").strip() or None,
-        current=lambda link: link.host,
-        csv_headings=("domain",),
-        from_csv=lambda cell: cell or None,
-        detail="text",
-    ),
-    LinkField(
         name="short_url",
         label="Short URL",
         api_out=lambda: mf.String(required=True, metadata={"description": "The full short URL."}),
@@ -574,6 +540,40 @@ FIELDS: tuple[LinkField, ...] = (
         searchable=True,
         detail="url",
         detail_label="Target",
+    ),
+    LinkField(
+        name="domain",
+        label="Domain",
+        check=_check_domain,
+        create=True,
+        update=True,
+        api=True,
+        api_in=lambda update: mf.String(
+            allow_none=True,
+            validate=[validate.Length(max=300), printable],
+            metadata={
+                "description": "Host of an added domain (``linkfleet domains``); omitted, null "
+                "or empty: the default domain"
+                + (" (PATCH: null moves the link there)." if update else ".")
+            },
+        ),
+        api_out=lambda: mf.String(
+            allow_none=True,
+            metadata={"description": "Host of the link's added domain; null: the default one."},
+        ),
+        show=lambda row: row.link.host,
+        form=lambda: StringField(
+            "Domain",
+            validators=[Optional(), Length(max=300)],
+            description="Optional. An added domain's host; empty for the default domain.",
+        ),
+        form_section="more",
+        form_attrs={"autocomplete": "off", "spellcheck": "false"},
+        from_form=lambda value: (value or "").strip() or None,
+        current=lambda link: link.host,
+        csv_headings=("domain",),
+        from_csv=lambda cell: cell or None,
+        detail="text",
     ),
     # The detail page shows the title as its heading.
     text("title", "Title", max_length=MAX_TITLE_LENGTH, searchable=True, detail=None),
