@@ -20,9 +20,8 @@ from service.extensions import db
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import get_link_for, update_link
-from service.links.slugs import SLUG_PATTERN, is_reserved
 from tests.domains.conftest import link_on, new_domain
-from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.links import LookingUpClient, quiesce_link_cache
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import user_with_email
 
@@ -30,24 +29,6 @@ pytestmark = pytest.mark.integration
 
 GO = "go.example.com"
 GO_TLS = "go.example.com:8443"
-
-
-class LookingUpClient(FlaskClient):
-    """Looks the (domain, slug) up before each GET/HEAD, so the lane meets it in L1."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        path = args[0] if args and isinstance(args[0], str) else None
-        if path and kwargs.get("method", "GET") in {"GET", "HEAD"}:
-            slug = path[1:].split("?", 1)[0]
-            host = (kwargs.get("headers") or {}).get("Host")
-            if SLUG_PATTERN.fullmatch(slug) and not is_reserved(slug, self.application):
-                with self.application.test_request_context(headers={"Host": host or "localhost"}):
-                    from service.domains.registry import domain_for
-
-                    domain = domain_for(host or "localhost")
-                    if domain is not None:
-                        link_cache.lookup(slug, domain.host or None)
-        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(params=["full-dispatch", "redirect-lane"], autouse=True)

@@ -24,9 +24,8 @@ from service.extensions import db
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link, update_link
-from service.links.slugs import SLUG_PATTERN, is_reserved
 from tests.fixtures.app import QueryCounter
-from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.links import LookingUpClient, quiesce_link_cache
 from tests.fixtures.services import RedisServer, wait_until
 from tests.fixtures.users import UserFactory
 
@@ -34,20 +33,6 @@ pytestmark = pytest.mark.integration
 
 TARGET = "https://example.com/landing?from=short"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-class LookingUpClient(FlaskClient):
-    """Looks a slug up in the link cache before each GET/HEAD of it, as an earlier visit
-    would have: the request then meets the link in L1, where the redirect lane serves it."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        path = args[0] if args and isinstance(args[0], str) else None
-        if path and kwargs.get("method", "GET") in {"GET", "HEAD"}:
-            slug = path[1:].split("?", 1)[0]
-            if SLUG_PATTERN.fullmatch(slug) and not is_reserved(slug, self.application):
-                with self.application.app_context():
-                    link_cache.lookup(slug)
-        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(params=["full-dispatch", "redirect-lane"], autouse=True)
