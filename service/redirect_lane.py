@@ -1,8 +1,9 @@
 """The redirect lane: a cached plain link answered before Flask builds a request context.
 
 The link is the one of the domain the ``Host`` header names: :meth:`.links.cache.LinkCache.peek`
-resolves the raw header with one dict lookup (a header not seen before, an unknown host or a
-process without its domain map yet goes through the full dispatch).
+resolves the raw header with one dict lookup (a header not seen before is normalised once, no
+database or Redis; an unknown host, or a process without its domain map yet, goes through the
+full dispatch).
 
 Most traffic is ``GET /<slug>`` of a link already in this process's L1 cache, with no visit
 limit, no password and no expiry passed (:func:`.views.is_plain`); redirect rules, if it has

@@ -213,3 +213,13 @@ def test_the_lane_serves_cached_links_of_every_known_domain(
     }
     expected = set() if redirect_path == "redirect-lane" else {"localhost", GO, "GO.example.com"}
     assert set(dispatched) == expected
+
+
+def test_x_forwarded_host_is_not_believed(app: Flask, client: FlaskClient) -> None:
+    """Only ``Host`` picks the domain: a client cannot reach another domain's link (or dodge
+    the unknown-host 404) by sending ``X-Forwarded-Host``."""
+    new_domain(app, GO)
+    link_on(app, "promo", "https://default.example/")
+    link_on(app, "promo", "https://go.example/", domain=GO)
+    forged = client.get("/promo", headers={"Host": "localhost", "X-Forwarded-Host": GO})
+    assert forged.headers["Location"] == "https://default.example/"
