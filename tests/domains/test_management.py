@@ -11,6 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from service.accounts.models import User
+from service.extensions import db
+from service.links.services import create_link
 from tests.api.conftest import assert_problem
 from tests.domains.conftest import link_on, new_domain
 from tests.fixtures.accounts import AccountFactory, ApiClient
@@ -279,3 +282,24 @@ def test_the_dashboard_creates_a_link_on_a_domain(
     detail = client.get(created.headers["Location"]).get_data(as_text=True)
     assert f"http://{GO}/dash" in detail
     assert client.get("/dash", headers={"Host": GO}).headers["Location"] == "https://go.example/"
+
+
+def test_the_stats_pages_of_a_link_on_a_domain(
+    app: Flask, client: FlaskClient, web: WebHelper
+) -> None:
+    """The dashboard's statistics links carry the domain, and each page finds the link."""
+    new_domain(app, GO)
+    user_id = web.create_user("stats@example.com")
+    web.log_in(client, "stats@example.com")
+    with app.app_context():
+        create_link(db.session.get(User, user_id), url="https://go.example/", slug="st", domain=GO)
+    detail = client.get(f"/dashboard/links/st?domain={GO}").get_data(as_text=True)
+    stats_path = f"/dashboard/links/st/stats?domain={GO}"
+    assert stats_path in detail
+    page = client.get(stats_path)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'name="domain" value="{GO}"' in html
+    assert f"&amp;domain={GO}" in html  # the presets keep it
+    assert client.get(f"/dashboard/links/st/stats/visits.csv?domain={GO}").status_code == 200
+    assert client.get("/dashboard/links/st/stats").status_code == 404  # not on the default domain
