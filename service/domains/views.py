@@ -3,8 +3,9 @@
 The gate (an app-wide ``before_request``; the redirect lane has its own dict lookup) answers
 what the ``Host`` alone decides: a host that is no domain of this service gets the 404 page
 for every path but the health and metrics routes (no open relay); an added domain serves
-only its short links (as Shlink's extra domains do), ``GET /`` going to its
-``root_redirect``; the default domain serves everything, the dashboard and API included.
+only its short links and the static files their pages use (as Shlink's extra domains do),
+``GET /`` going to its ``root_redirect``; the default domain serves everything, the dashboard
+and API included.
 
 The page lists the domains and adds, edits and removes them (administrators only; others
 get 403). A removal of a domain with links is refused with the reason on the page.
@@ -48,8 +49,8 @@ def host_gate() -> None:
     domain = domain_for(request.environ.get("HTTP_HOST", ""))
     if domain is None:
         raise NotFound(UNKNOWN_HOST)
-    if domain.is_default or request.blueprint in LINK_BLUEPRINTS:
-        return
+    if domain.is_default or request.blueprint in LINK_BLUEPRINTS or request.endpoint == "static":
+        return  # static: the stylesheet of the password form and the error pages
     if request.path == "/":
         fallback(domain.root_redirect)
     raise NotFound(ONLY_LINKS)

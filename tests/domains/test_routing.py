@@ -125,6 +125,9 @@ def test_a_domain_without_fallbacks_answers_404_and_serves_links_only(
     assert "short links only" in only_links.get_data(as_text=True)
     assert get(client, "/api/v1/links", GO).status_code == 404
     assert get(client, "/healthz", GO).status_code == 200
+    style = get(client, "/static/linkfleet.css", GO)  # what the password form's page uses
+    assert style.status_code == 200
+    style.close()
     assert get(client, "/dashboard").status_code in {200, 302}  # the default host keeps it
 
 
