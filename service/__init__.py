@@ -49,6 +49,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .analytics import bp as analytics_bp
     from .api import init_api
     from .dashboard import bp as dashboard_bp
+    from .domains.views import bp as domains_bp
     from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .links.preview import bp as preview_bp
@@ -63,6 +64,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(domains_bp)  # /dashboard/domains and the host gate of every request
     app.register_blueprint(analytics_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(migrate_bp)  # /dashboard/migrate
@@ -110,11 +112,13 @@ def register_commands(app: LinkFleet) -> None:
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli
+    from .domains.commands import domains_cli
     from .migrate.commands import migrate_cli
     from .yourls.commands import yourls_cli
 
     app.cli.add_command(user_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(apikey_cli)
+    app.cli.add_command(domains_cli)
     app.cli.add_command(yourls_cli)
     app.cli.add_command(migrate_cli)

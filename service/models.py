@@ -9,6 +9,7 @@ from .analytics.models import (
     ProcessedEvent,
 )
 from .api.models import ApiKey
+from .domains.models import Domain
 from .links.models import Link, Tag, link_tags
 from .migrate.models import MigrationJob
 from .webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -17,6 +18,7 @@ __all__ = [
     "ApiKey",
     "DailyDimension",
     "DailyVisitor",
+    "Domain",
     "HourlyVisits",
     "Link",
     "MigrationJob",

@@ -1,5 +1,10 @@
 """The redirect lane: a cached plain link answered before Flask builds a request context.
 
+The link is the one of the domain the ``Host`` header names: :meth:`.links.cache.LinkCache.peek`
+resolves the raw header with one dict lookup (a header not seen before is normalised once, no
+database or Redis; an unknown host, or a process without its domain map yet, goes through the
+full dispatch).
+
 Most traffic is ``GET /<slug>`` of a link already in this process's L1 cache, with no visit
 limit, no password and no expiry passed (:func:`.views.is_plain`); redirect rules, if it has
 any, are evaluated from the request's environ. Such a redirect reads no session, form, login
@@ -78,7 +83,8 @@ class RedirectLane:
             reserved = self._reserved = self._reserved_slugs(app)
         if slug.lower() in reserved:
             return None
-        record = self._peek(app, slug)
+        # The domain: one dict lookup of the raw Host header (see service.domains.registry).
+        record = self._peek(app, slug, environ.get("HTTP_HOST", ""))
         if record is None or not self._is_plain(record):
             return None
         started = time.perf_counter()

@@ -14,8 +14,8 @@ from service.analytics.models import HourlyVisits, OrphanHourly
 from service.extensions import db
 from tests.fixtures.links import make_link
 
-#: The revision before hours were normalised (the migration jobs' table).
-BEFORE_TIME_FIX = "c2a351d580e1"
+#: The revision before hours were normalised (branded domains).
+BEFORE_TIME_FIX = "d7a2c9e4f1b3"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -64,7 +64,7 @@ def _stream(links: frozenset[int] | None) -> Response:
 @login_required
 def link_live(slug: str) -> Response:
     """Clicks on one link as they are counted."""
-    return _stream(frozenset({get_link_for(current_user, slug).id}))
+    return _stream(frozenset({get_link_for(current_user, slug, request.args.get("domain")).id}))
 
 
 @bp.get("/stats/live")
@@ -90,7 +90,7 @@ def _summary(report: dict[str, Any]) -> Response:
 @login_required
 def link_summary(slug: str) -> Response:
     """The totals of one link's stats page, for the same ``from``/``to``/``granularity``."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     span, errors = _range_from_request()
     if errors:
         return _bad_range(errors)

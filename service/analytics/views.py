@@ -110,7 +110,7 @@ def _page(
 @login_required
 def link_page(slug: str) -> tuple[str, int]:
     """Visits of one link over time, its top referrers, browsers, OS, devices, countries."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     span, errors = _range_from_request()
     report = link_stats(link, span.start, span.end, span.granularity)
     return _page("analytics/link_stats.html", report, span, errors, link=link)
@@ -120,7 +120,7 @@ def link_page(slug: str) -> tuple[str, int]:
 @login_required
 def link_csv(slug: str, name: str) -> Response:
     """One link's stored visit aggregates as a streamed CSV download (:mod:`.export`)."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     export = EXPORTS.get(name)
     if export is None:
         raise NotFound("There is no such download; use visits.csv or dimensions.csv.")

@@ -30,6 +30,7 @@ def init_api(app: Flask) -> None:
     from ..extensions import csrf
     from .core import LinkFleetApi, api_config_defaults
     from .docs import bp as docs_bp
+    from .domains import bp as domains_bp
     from .keys_views import bp as pages_bp
     from .links import bp as links_bp
     from .transfer import bp as transfer_bp
@@ -44,9 +45,11 @@ def init_api(app: Flask) -> None:
     csrf.exempt(transfer_bp)
     csrf.exempt(webhooks_bp)
     csrf.exempt(visits_bp)
+    csrf.exempt(domains_bp)
     api.register_blueprint(transfer_bp)  # /links/import|export before /links/<slug>
     api.register_blueprint(links_bp)
     api.register_blueprint(webhooks_bp)
     api.register_blueprint(visits_bp)
+    api.register_blueprint(domains_bp)
     app.register_blueprint(docs_bp)
     app.register_blueprint(pages_bp)

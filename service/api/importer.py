@@ -55,6 +55,8 @@ _COLUMNS = {heading: spec.name for spec in FIELDS if spec.api for heading in spe
 # Read-only fields (our export writes them), and columns other tools write, that an import
 # has no use for.
 _READ_ONLY_KEYS = frozenset(SHOWN) - frozenset(API_WRITABLE)
+#: Formats whose ``domain`` column names the other service's host: links go to the default domain.
+_FOREIGN_FORMATS = frozenset({"shlink", "yourls"})
 _READ_ONLY_COLUMNS = {key.replace("_", "") for key in _READ_ONLY_KEYS} | {
     "datecreated",
     "domain",
@@ -159,6 +161,8 @@ def csv_rows(text: IO[str], report: ImportReport) -> Iterator[tuple[int, dict[st
     columns: list[tuple[int, str]] = []
     for index, heading in enumerate(headings):
         target = _COLUMNS.get(heading)
+        if target == "domain" and report.format in _FOREIGN_FORMATS:
+            target = None  # the other service's host, not one of our domains
         if target is not None and all(existing != target for _, existing in columns):
             columns.append((index, target))
         elif heading not in _READ_ONLY_COLUMNS:

@@ -91,10 +91,11 @@ def _user() -> Any:
 
 
 def _find(slug: str) -> Link:
-    """The user's link ``slug``; 404 without a query when it cannot be a slug at all."""
+    """The user's link ``slug`` on the domain ``?domain=`` names (default: the default
+    domain); 404 without a query when it cannot be a slug at all."""
     if not SLUG_PATTERN.fullmatch(slug):
         raise NotFound("There is no link with this short name.")
-    return get_link_for(_user(), slug)
+    return get_link_for(_user(), slug, request.args.get("domain") or None)
 
 
 def _check_if_match(link: Link) -> None:
@@ -219,7 +220,7 @@ def remove(slug: str) -> Response:
 
 def _qr(slug: str, kind: str, args: dict[str, Any]) -> Response:
     link = _find(slug)
-    url = queries.short_url(link.slug)
+    url = queries.short_url(link.slug, link.host)
     scale, margin = args["scale"], args["margin"]
     etag = hashlib.sha256(f"{kind}|{url}|{scale}|{margin}".encode()).hexdigest()[:32]
     if request.if_none_match.contains(etag):

@@ -192,8 +192,8 @@ def create() -> Page:
             _show_link_errors(form, error)
             status = error.status
         else:
-            flash(f"Created {short_url(link.slug)}", "success")
-            return redirect(url_for("dashboard.detail", slug=link.slug))
+            flash(f"Created {short_url(link.slug, link.host)}", "success")
+            return redirect(url_for("dashboard.detail", slug=link.slug, domain=link.host))
     elif form.errors:
         status = 422
     return render_template("dashboard/link_form.html", form=form, link=None), status
@@ -203,7 +203,7 @@ def create() -> Page:
 @login_required
 def detail(slug: str) -> Page:
     """One link: its short URL with a copy button, a QR code, settings and visits."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     row = queries.row_of(link)
     return render_template(
         "dashboard/detail.html",
@@ -219,9 +219,11 @@ def detail(slug: str) -> Page:
 @login_required
 def qr_download(slug: str) -> Response:
     """The QR code as a standalone SVG file."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     buffer = io.BytesIO()
-    segno.make_qr(short_url(link.slug), error="m").save(buffer, kind="svg", scale=10, border=4)
+    segno.make_qr(short_url(link.slug, link.host), error="m").save(
+        buffer, kind="svg", scale=10, border=4
+    )
     response = current_app.response_class(buffer.getvalue(), mimetype="image/svg+xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{link.slug}-qr.svg"'
     response.headers["Cache-Control"] = "private, no-store"
@@ -251,7 +253,7 @@ def _changes(form: FlaskForm, link: Link) -> dict[str, Any]:
 @login_required
 def edit(slug: str) -> Page:
     """Change a link; an empty password field keeps the current password."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     form = LinkForm(obj=link if request.method == "GET" else None)
     if request.method == "GET":
         for spec in FORM_FIELDS:
@@ -265,7 +267,7 @@ def edit(slug: str) -> Page:
         changes = _changes(form, link)
         if not changes:
             flash("Nothing to change.", "info")
-            return redirect(url_for("dashboard.detail", slug=link.slug))
+            return redirect(url_for("dashboard.detail", slug=link.slug, domain=link.host))
         try:
             link = update_link(link, **changes)
         except LinkError as error:
@@ -273,8 +275,8 @@ def edit(slug: str) -> Page:
             _show_link_errors(form, error)
             status = error.status
         else:
-            flash(f"Saved {short_url(link.slug)}", "success")
-            return redirect(url_for("dashboard.detail", slug=link.slug))
+            flash(f"Saved {short_url(link.slug, link.host)}", "success")
+            return redirect(url_for("dashboard.detail", slug=link.slug, domain=link.host))
     elif form.errors:
         status = 422
     return render_template("dashboard/link_form.html", form=form, link=link), status
@@ -284,7 +286,7 @@ def edit(slug: str) -> Page:
 @login_required
 def delete(slug: str) -> Page:
     """GET asks for confirmation; POST (with CSRF) deletes."""
-    link = get_link_for(current_user, slug)
+    link = get_link_for(current_user, slug, request.args.get("domain"))
     form = DeleteForm()
     if form.validate_on_submit():
         delete_link(link)

@@ -23,6 +23,13 @@ a backstop for writers that skip the check (an older release during a rolling de
 Together: an edited or deleted link stops redirecting the old way on every replica within
 one second.
 
+Links are keyed by (domain, slug): :func:`cache_key` is the bare slug on the default domain
+(so its keys, L2's and the messages' are what they always were) and ``<host>/<slug>`` on an
+added domain (a slug has no ``/``). Negative entries are keyed the same way, so an unknown
+slug on one domain says nothing of another. The same channel carries
+:data:`DOMAINS_MESSAGE` when a domain is added, changed or removed: every process then drops
+its domain map (:mod:`service.domains.registry`) and loads it again on its next lookup.
+
 When Redis is down, lookups fall back to L1 and then the database (L2 is skipped for
 ``LINK_CACHE_REDIS_RETRY`` seconds after a failure instead of timing out on every request),
 and the listener reconnects on its own, clearing L1 because it may have missed messages.
@@ -46,10 +53,13 @@ from cachetools import TTLCache
 from flask import Flask, current_app, has_request_context
 from flask_caching import Cache
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.urls import iri_to_uri
 
 from .. import signals
+from ..domains.models import Domain
+from ..domains.registry import DomainRecord, load_domains, route
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.pubsub import ChannelListener
@@ -62,6 +72,8 @@ from .rules import Rule, compile_rules
 INVALIDATE_CHANNEL = "linkfleet:link-invalidate"
 #: Prefix of the L2 keys (``linkfleet:link:<slug>``).
 KEY_PREFIX = "linkfleet:link:"
+#: Announced on :data:`INVALIDATE_CHANNEL` after a change of the domains (no slug has a NUL).
+DOMAINS_MESSAGE = "\x00domains"
 #: Bumped by every change of any link; an L2 fill that saw an older value is dropped.
 GENERATION_KEY = "linkfleet:link-generation"
 #: The answer to a client past its budget of lookups that found nothing.
@@ -87,6 +99,11 @@ _COUNT_DB = LINK_CACHE_LOOKUPS.labels("db")
 _WIRE_VERSION = 3
 #: The L2 value of "there is no such link" (a record is always a list).
 _NEGATIVE = 0
+
+
+def cache_key(slug: str, host: str | None = None) -> str:
+    """The cache key of ``slug`` on the domain ``host`` (None: the default domain)."""
+    return f"{host}/{slug}" if host else slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,26 +286,52 @@ class LinkCache:
     def _current(self) -> _State:
         return self.state(current_app._get_current_object())  # type: ignore[attr-defined]
 
-    def lookup(self, slug: str) -> LinkRecord | None:
-        """The record of ``slug``, or None when no such link exists (L1, then L2, then DB).
+    def lookup(self, slug: str, host: str | None = None) -> LinkRecord | None:
+        """The record of ``slug`` on the domain ``host`` (None: the default domain), or None
+        when no such link exists (L1, then L2, then DB).
 
         In a request, a double miss first checks the client's budget of lookups that found
         nothing and raises :class:`~werkzeug.exceptions.TooManyRequests` once it is spent.
         """
-        return self._current().lookup(slug)
+        return self._current().lookup(cache_key(slug, host))
 
-    def peek(self, app: Flask, slug: str) -> LinkRecord | None:
+    def peek(self, app: Flask, slug: str, raw_host: str | None = None) -> LinkRecord | None:
         """The L1 record of ``slug`` in this process, else None (absent or negative): no fill,
-        no count, no context (the redirect lane counts what it serves)."""
+        no count, no context (the redirect lane counts what it serves). With ``raw_host`` (a
+        ``Host`` header), on the domain it names: one dict lookup of the header once it has
+        been seen; None for an unknown host or before this process loaded its domain map."""
         state = self.state(app)
         if state.listener_pid != os.getpid():
             return None  # no listener here yet: only a full lookup starts it
+        key = slug
+        if raw_host is not None:
+            domain = state.routes.get(raw_host) or route(
+                state, raw_host, app.config.get("PUBLIC_URL") or ""
+            )
+            if domain is None:
+                return None
+            if domain.prefix:
+                key = domain.prefix + slug
         with state.lock:
-            return state.l1.get(slug)
+            return state.l1.get(key)
 
-    def invalidate(self, *slugs: str) -> None:
-        """Forget ``slugs`` here, in L2 and (through pub/sub) on every other replica."""
-        self._current().invalidate(slugs)
+    def domain_state(self, app: Flask) -> _State:
+        """``app``'s state with this process's domain map loaded (a query when it is not)."""
+        state = self.state(app)
+        if state.listener_pid != os.getpid():
+            state.start_listener()
+        if state.domains is None:
+            state.load_domains()
+        return state
+
+    def domains_changed(self) -> None:
+        """Make every process (this one at once) reload its domain map."""
+        self._current().announce_domains()
+
+    def invalidate(self, *keys: str) -> None:
+        """Forget ``keys`` (:func:`cache_key`) here, in L2 and (through pub/sub) on every
+        other replica."""
+        self._current().invalidate(keys)
 
     @property
     def redis(self) -> redis.Redis:
@@ -306,16 +349,23 @@ class LinkCache:
         self.state(app).stop()
 
     def _on_link_changed(self, sender: Flask, **kwargs: Any) -> None:
-        """Signal receiver: evict the link's old and new slug everywhere."""
-        slugs = {kwargs.get("slug")}
+        """Signal receiver: evict the link's old and new (domain, slug) everywhere; ``host``
+        is the old domain's (None: the default domain)."""
+        keys = set()
+        if kwargs.get("slug"):
+            keys.add(cache_key(kwargs["slug"], kwargs.get("host")))
         link = kwargs.get("link")
         if link is not None:
-            slugs.add(link.slug)
-        self.state(sender).invalidate(slug for slug in slugs if slug)
+            keys.add(cache_key(link.slug, link.host))
+        self.state(sender).invalidate(keys)
 
     def _on_links_written(self, sender: Flask, **kwargs: Any) -> None:
-        """Signal receiver: evict a whole written batch everywhere, in one broadcast."""
-        self.state(sender).invalidate([*kwargs.get("created", ()), *kwargs.get("updated", ())])
+        """Signal receiver: evict a whole written batch everywhere, in one broadcast
+        (``keys`` when the batch names them, else its slugs on the default domain)."""
+        keys = kwargs.get("keys")
+        if keys is None:
+            keys = [*kwargs.get("created", ()), *kwargs.get("updated", ())]
+        self.state(sender).invalidate(keys)
 
 
 class _State:
@@ -344,12 +394,58 @@ class _State:
         #: Slugs to broadcast a second time, with the ``time.monotonic()`` they are due at.
         self.pending: dict[str, float] = {}
         self.timer: threading.Timer | None = None
+        #: This process's added domains by host (None: to be loaded), the raw ``Host``
+        #: headers resolved so far, and a counter bumped whenever both are dropped.
+        self.domains: dict[str, DomainRecord] | None = None
+        self.routes: dict[str, DomainRecord] = {}
+        self.domains_generation = 0
+
+    # -- domains ------------------------------------------------------------------------------
+
+    def load_domains(self) -> None:
+        """Load the domain map; one that a change raced is loaded again (then kept). With
+        the database down the map stays unloaded (the next lookup tries again), and
+        :func:`~service.domains.registry.domain_for` takes every host as the default one
+        meanwhile, so that cached links and health checks keep answering."""
+        for attempt in range(3):
+            generation = self.domains_generation
+            try:
+                loaded = load_domains()
+            except SQLAlchemyError as error:
+                db.session.rollback()
+                logger.warning("link cache: could not load the domains (%s)", error)
+                return
+            with self.lock:
+                if generation == self.domains_generation or attempt == 2:
+                    self.domains, self.routes = loaded, {}
+                    return
+
+    def forget_domains(self) -> None:
+        """Drop the domain map and the resolved hosts (a domain changed somewhere)."""
+        with self.lock:
+            self.domains_generation += 1
+            self.domains, self.routes = None, {}
+
+    def announce_domains(self) -> None:
+        """Forget the domains here and tell every other process to."""
+        self.forget_domains()
+        try:
+            self.redis.publish(INVALIDATE_CHANNEL, DOMAINS_MESSAGE)
+        except redis.RedisError as error:
+            logger.warning(
+                "link cache: could not announce a domain change (%s); other replicas keep "
+                "their domain maps until they reconnect to Redis",
+                error,
+            )
 
     # -- reads --------------------------------------------------------------------------------
 
     def lookup(self, slug: str) -> LinkRecord | None:
+        """``slug`` is a :func:`cache_key`."""
         if self.listener_pid != os.getpid():
             self.start_listener()
+        if self.domains is None:
+            self.load_domains()  # the redirect lane resolves hosts from it
         with self.lock:
             entry = self.l1.get(slug)
         if entry is not None:
@@ -414,8 +510,9 @@ class _State:
         return record is not None, record
 
     @staticmethod
-    def _from_db(slug: str) -> LinkRecord | None:
-        row = db.session.execute(
+    def _from_db(key: str) -> LinkRecord | None:
+        host, _, slug = key.rpartition("/")
+        statement = (
             select(
                 Link.slug,
                 Link.url,
@@ -426,8 +523,17 @@ class _State:
                 Link.disabled,
                 Link.id,
                 Link.rules,
-            ).where(Link.slug == slug)
-        ).first()
+            )
+            .where(Link.slug == slug)
+            .limit(1)
+        )
+        if host:
+            statement = statement.join(Domain, Link.domain_id == Domain.id).where(
+                Domain.host == host
+            )
+        else:
+            statement = statement.where(Link.domain_id.is_(None))
+        row = db.session.execute(statement).first()
         return None if row is None else LinkRecord.from_link(row)
 
     def _to_l2(self, slug: str, record: LinkRecord | None, seen: str) -> None:
@@ -472,6 +578,7 @@ class _State:
         with self.lock:
             self.generation += 1
             self.l1.clear()
+        self.forget_domains()  # a domain change may be among the missed messages
 
     def invalidate(self, slugs: Iterable[str]) -> None:
         targets = sorted(set(slugs))
@@ -544,6 +651,7 @@ class _State:
             if self.listener_pid == os.getpid():
                 return
             self.l1.clear()  # entries inherited from a parent process were never invalidated
+            self.domains, self.routes = None, {}
             self.listener = _Listener(weakref.ref(self), self.redis)
             self.listener_pid = os.getpid()
         self.listener.start()
@@ -562,7 +670,7 @@ class _State:
 
 
 class _Listener(ChannelListener[_State]):
-    """Evicts L1 entries announced on :data:`INVALIDATE_CHANNEL`."""
+    """Evicts the L1 entries, or forgets the domain map, announced on :data:`INVALIDATE_CHANNEL`."""
 
     log = logger
 
@@ -573,7 +681,11 @@ class _Listener(ChannelListener[_State]):
         owner.clear()  # what was invalidated while we were not subscribed: start afresh
 
     def on_message(self, owner: _State, data: bytes) -> None:
-        owner.evict([data.decode("utf-8", "replace")])
+        message = data.decode("utf-8", "replace")
+        if message == DOMAINS_MESSAGE:
+            owner.forget_domains()
+        else:
+            owner.evict([message])
 
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import marshmallow as ma
-from flask import has_app_context
+from flask import current_app, has_app_context
 from marshmallow import fields as mf
 from marshmallow import validate
 from wtforms import (
@@ -73,12 +73,31 @@ class CheckContext:
 
     own_hosts: frozenset[str]
     reserved: frozenset[str]
+    #: The added domains' ids by host, and ``PUBLIC_URL``'s host (the default domain's name).
+    domains: Mapping[str, int] = field(default_factory=dict)
+    public_host: str | None = None
 
     @classmethod
     def current(cls) -> CheckContext:
-        """The hosts this service answers on and the reserved slugs, as of now."""
-        reserved = reserved_slugs() if has_app_context() else frozenset()
-        return cls(own_hosts=frozenset(service_hosts()), reserved=reserved)
+        """The hosts this service answers on, the reserved slugs and the domains, as of now."""
+        if not has_app_context():
+            return cls(own_hosts=frozenset(service_hosts()), reserved=frozenset())
+        from ..domains.hosts import url_host
+        from .cache import link_cache
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        added = link_cache.domain_state(app).domains or {}
+        return cls(
+            own_hosts=frozenset(service_hosts()) | frozenset(added),
+            reserved=reserved_slugs(),
+            domains={host: record.id for host, record in added.items() if record.id is not None},
+            public_host=url_host(str(app.config.get("PUBLIC_URL") or "")),
+        )
+
+    @property
+    def hosts(self) -> dict[int, str]:
+        """The added domains' hosts by id."""
+        return {domain_id: host for host, domain_id in self.domains.items()}
 
 
 Check = Callable[[Any, CheckContext], Any]
@@ -175,6 +194,23 @@ def _check_slug(value: Any, context: CheckContext) -> str | None:
     if not SLUG_PATTERN.fullmatch(slug) or slug.lower() in context.reserved:
         raise ValidationError({"slug": slug_problem(slug) or f"“{slug}” is reserved."})
     return slug
+
+
+def _check_domain(value: Any, context: CheckContext) -> int | None:
+    """An added domain's host → its id; None, empty or the default host → None."""
+    if value is None or value == "":
+        return None
+    from ..domains.hosts import normalise_host
+
+    host = normalise_host(value, field="domain")
+    if host == context.public_host:
+        return None
+    if host not in context.domains:
+        known = ", ".join(sorted(context.domains)) or "none yet"
+        raise ValidationError(
+            {"domain": f"“{host}” is not a domain of this service (added domains: {known})."}
+        )
+    return context.domains[host]
 
 
 def text_check(name: str, label: str, max_length: int) -> Check:
@@ -504,6 +540,40 @@ FIELDS: tuple[LinkField, ...] = (
         searchable=True,
         detail="url",
         detail_label="Target",
+    ),
+    LinkField(
+        name="domain",
+        label="Domain",
+        check=_check_domain,
+        create=True,
+        update=True,
+        api=True,
+        api_in=lambda update: mf.String(
+            allow_none=True,
+            validate=[validate.Length(max=300), printable],
+            metadata={
+                "description": "Host of an added domain (``linkfleet domains``); omitted, null "
+                "or empty: the default domain"
+                + (" (PATCH: null moves the link there)." if update else ".")
+            },
+        ),
+        api_out=lambda: mf.String(
+            allow_none=True,
+            metadata={"description": "Host of the link's added domain; null: the default one."},
+        ),
+        show=lambda row: row.link.host,
+        form=lambda: StringField(
+            "Domain",
+            validators=[Optional(), Length(max=300)],
+            description="Optional. An added domain's host; empty for the default domain.",
+        ),
+        form_section="more",
+        form_attrs={"autocomplete": "off", "spellcheck": "false"},
+        from_form=lambda value: (value or "").strip() or None,
+        current=lambda link: link.host,
+        csv_headings=("domain",),
+        from_csv=lambda cell: cell or None,
+        detail="text",
     ),
     # The detail page shows the title as its heading.
     text("title", "Title", max_length=MAX_TITLE_LENGTH, searchable=True, detail=None),

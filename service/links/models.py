@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -24,6 +26,12 @@ from ..extensions.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from ..accounts.models import User
+    from ..domains.models import Domain
+
+#: A slug is unique per domain: on an added domain through ``(domain_id, slug)``, on the
+#: default domain (``domain_id`` NULL, which a unique constraint never compares) through a
+#: partial index.
+_DEFAULT_DOMAIN = text("domain_id IS NULL")
 
 #: Redirect statuses a link may use; 302 keeps browsers from caching the target forever.
 REDIRECT_TYPES = (301, 302, 307, 308)
@@ -50,10 +58,22 @@ class Link(db.Model):  # type: ignore[name-defined, misc]
     """A short link: ``slug`` redirects to ``url`` with ``redirect_type``."""
 
     __tablename__ = "links"
-    __table_args__ = (Index("ix_links_owner_created", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_links_owner_created", "owner_id", "created_at"),
+        UniqueConstraint("domain_id", "slug", name="uq_links_domain_slug"),
+        Index(
+            "uq_links_default_slug",
+            "slug",
+            unique=True,
+            sqlite_where=_DEFAULT_DOMAIN,
+            postgresql_where=_DEFAULT_DOMAIN,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    #: The added domain the link lives on; NULL: the default (public) host.
+    domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id"), nullable=True)
     url: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(String(200), default="")
     redirect_type: Mapped[int] = mapped_column(SmallInteger, default=DEFAULT_REDIRECT_TYPE)
@@ -70,7 +90,13 @@ class Link(db.Model):  # type: ignore[name-defined, misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     owner: Mapped[User] = relationship(back_populates="links")
+    domain: Mapped[Domain | None] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(secondary=link_tags, lazy="selectin", order_by=Tag.name)
+
+    @property
+    def host(self) -> str | None:
+        """The added domain's host, or None on the default domain."""
+        return None if self.domain is None else self.domain.host
 
     def __repr__(self) -> str:
         return f"<Link {self.slug}>"

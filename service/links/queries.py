@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from math import ceil
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import redis
 from flask import current_app, has_request_context, request
@@ -135,11 +136,17 @@ class LinkPage:
         yield from range(right_start, end)
 
 
-def short_url(slug: str) -> str:
-    """``PUBLIC_URL`` + slug when configured, else this request's host."""
-    base = current_app.config.get("PUBLIC_URL") or (
-        request.host_url if has_request_context() else "/"
-    )
+def short_url(slug: str, host: str | None = None) -> str:
+    """``PUBLIC_URL`` + slug when configured, else this request's host; on an added domain
+    ``host``, ``<scheme>://<host>/<slug>`` with ``PUBLIC_URL``'s scheme (else the request's,
+    else https)."""
+    public_url = current_app.config.get("PUBLIC_URL") or ""
+    if host:
+        scheme = urlsplit(public_url).scheme or (
+            request.scheme if has_request_context() else "https"
+        )
+        return f"{scheme}://{host}/{slug}"
+    base = public_url or (request.host_url if has_request_context() else "/")
     return f"{base.rstrip('/')}/{slug}"
 
 
@@ -223,7 +230,7 @@ def _rows(pairs: Sequence[tuple[Link, int]]) -> list[LinkRow]:
     links = [link for link, _ in pairs]
     counters = limit_counters(links)
     return [
-        LinkRow(link, clicks, used, short_url(link.slug))
+        LinkRow(link, clicks, used, short_url(link.slug, link.host))
         for (link, clicks), used in zip(pairs, counters, strict=True)
     ]
 

@@ -23,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import NotFound
 
 from .. import signals
+from ..domains.hosts import request_host
+from ..domains.models import Domain
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..passwords import hash_password
 from ..webhooks import outbox
 from . import fields, visits
-from .cache import link_cache
+from .cache import cache_key, link_cache
 from .errors import LinkError, SlugTaken, ValidationError
 from .models import Link, Tag, link_tags
 from .slugs import generate_slug
@@ -78,7 +80,8 @@ def create_link(owner: User, **values: Any) -> Link:
         {name: values.get(name, fields.BY_NAME[name].default) for name in fields.CREATABLE}
     )
     custom_slug: str | None = checked["slug"]
-    if custom_slug is not None and _slug_exists(custom_slug):
+    domain_id: int | None = checked["domain"]
+    if custom_slug is not None and _slug_exists(custom_slug, domain_id):
         raise SlugTaken(custom_slug)
     password_hash = hash_password(checked["password"]) if checked["password"] else None
 
@@ -86,9 +89,10 @@ def create_link(owner: User, **values: Any) -> Link:
 
     def attempt() -> Link:
         link = Link(
-            slug=custom_slug or generate_slug(_slug_exists),
+            slug=custom_slug or generate_slug(lambda slug: _slug_exists(slug, domain_id)),
             password_hash=password_hash,
             owner_id=owner_id,
+            domain_id=domain_id,
             **{name: checked[name] for name in fields.COLUMNS if name in checked},
         )
         link.tags = _tags_named(checked["tags"])
@@ -96,7 +100,7 @@ def create_link(owner: User, **values: Any) -> Link:
         outbox.link_created(link)
         return link
 
-    link = _commit(attempt, custom_slug)
+    link = _commit(attempt, custom_slug, domain_id)
     _best_effort("reset the visit counter of", link.slug, lambda: visits.forget_visits(link.id))
     signals.link_created.send(_app(), link=link)
     return link
@@ -115,14 +119,18 @@ def update_link(link: Link, **changes: Any) -> Link:
     if unknown:
         raise TypeError(f"update_link() got unexpected fields: {', '.join(sorted(unknown))}")
     values = fields.check(changes)
-    old_slug = link.slug
+    old_slug, old_host, old_domain_id = link.slug, link.host, link.domain_id
     new_slug: str | None = values.pop("slug", None)
+    domain_id = values.pop("domain", old_domain_id)
     if new_slug == old_slug:
         new_slug = None
+    moved = new_slug is not None or domain_id != old_domain_id
+    if moved and _slug_exists(new_slug or old_slug, domain_id):
+        raise SlugTaken(new_slug or old_slug)
     if new_slug is not None:
-        if _slug_exists(new_slug):
-            raise SlugTaken(new_slug)
         values["slug"] = new_slug
+    if domain_id != old_domain_id:
+        values["domain_id"] = domain_id
     password = values.pop("password", None)
     if password is not None:
         values["password_hash"] = hash_password(password) if password else None
@@ -137,19 +145,19 @@ def update_link(link: Link, **changes: Any) -> Link:
         outbox.link_updated(link, old_slug)
         return link
 
-    _commit(attempt, new_slug)
-    signals.link_updated.send(_app(), slug=old_slug, link=link)
+    _commit(attempt, new_slug, domain_id)
+    signals.link_updated.send(_app(), slug=old_slug, host=old_host, link=link)
     return link
 
 
 def delete_link(link: Link) -> None:
     """Delete, commit and announce (``link_deleted``); the slug becomes free again."""
-    slug, link_id, owner_id = link.slug, link.id, link.owner_id
+    slug, link_id, owner_id, host = link.slug, link.id, link.owner_id, link.host
     db.session.delete(link)
     outbox.link_deleted(slug, owner_id)
     db.session.commit()
     _best_effort("drop the visit counter of", slug, lambda: visits.forget_visits(link_id))
-    signals.link_deleted.send(_app(), slug=slug, link_id=link_id, owner_id=owner_id)
+    signals.link_deleted.send(_app(), slug=slug, host=host, link_id=link_id, owner_id=owner_id)
 
 
 def visible_links(user: User) -> Select[Link]:
@@ -160,10 +168,17 @@ def visible_links(user: User) -> Select[Link]:
     return query
 
 
-def get_link_for(user: User, slug: str) -> Link:
-    """The link ``slug`` if ``user`` may see it; else :class:`~werkzeug.exceptions.NotFound`,
-    the same whether it does not exist or belongs to someone else (no IDOR oracle)."""
-    link = db.session.scalars(visible_links(user).where(Link.slug == slug)).first()
+def get_link_for(user: User, slug: str, host: str | None = None) -> Link:
+    """The link ``slug`` on the domain ``host`` (None: the default domain) if ``user`` may
+    see it; else :class:`~werkzeug.exceptions.NotFound`, the same whether it does not exist
+    or belongs to someone else (no IDOR oracle)."""
+    query = visible_links(user).where(Link.slug == slug)
+    if host:
+        normal = request_host(host) or host
+        query = query.join(Domain, Link.domain_id == Domain.id).where(Domain.host == normal)
+    else:
+        query = query.where(Link.domain_id.is_(None))
+    link = db.session.scalars(query).first()
     if link is None:
         raise NotFound("There is no link with this short name.")
     return link
@@ -182,9 +197,14 @@ def _app() -> Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def _slug_exists(slug: str) -> bool:
+def _slug_exists(slug: str, domain_id: int | None = None) -> bool:
+    """Whether ``slug`` is taken on the domain ``domain_id`` (None: the default domain)."""
+    on_domain = Link.domain_id.is_(None) if domain_id is None else Link.domain_id == domain_id
     with db.session.no_autoflush:
-        return db.session.scalar(select(Link.id).where(Link.slug == slug)) is not None
+        return (
+            db.session.scalar(select(Link.id).where(Link.slug == slug, on_domain).limit(1))
+            is not None
+        )
 
 
 def _tags_named(names: Sequence[str]) -> list[Tag]:
@@ -197,7 +217,7 @@ def _tags_named(names: Sequence[str]) -> list[Tag]:
     return [existing.get(name) or Tag(name=name) for name in names]
 
 
-def _commit(attempt: Callable[[], Link], slug: str | None) -> Link:
+def _commit(attempt: Callable[[], Link], slug: str | None, domain_id: int | None = None) -> Link:
     """Run ``attempt`` and commit; on a lost race roll back and try again.
 
     ``slug`` is the slug the caller asked for: if the race was lost on it, that is
@@ -209,7 +229,7 @@ def _commit(attempt: Callable[[], Link], slug: str | None) -> Link:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            if slug is not None and _slug_exists(slug):
+            if slug is not None and _slug_exists(slug, domain_id):
                 raise SlugTaken(slug) from None
             if not remaining:
                 raise
@@ -236,6 +256,10 @@ class BatchResult:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     skipped: int = 0
+    #: The link cache keys of what was written (:func:`.cache.cache_key`: domain and slug).
+    keys: list[str] = field(default_factory=list)
+    #: Ids of the links created (their visit counters are reset).
+    created_ids: list[int] = field(default_factory=list)
     failed: list[tuple[int, str | None, dict[str, str]]] = field(default_factory=list)
 
 
@@ -268,7 +292,7 @@ def write_batch(
     outcome: BatchResult | None = None
     for _ in range(_COMMIT_ATTEMPTS):
         try:
-            outcome = _write_checked(owner.id, checked, update_existing)
+            outcome = _write_checked(owner.id, checked, update_existing, context.hosts)
             outbox.links_written(outcome.created, outcome.updated)
             db.session.commit()
             break
@@ -281,17 +305,18 @@ def write_batch(
             result.failed.append((number, values.get("slug"), {"slug": message}))
         return result
     outcome.failed[:0] = result.failed
-    if outcome.created:
-        _best_effort("reset the visit counters of", "a batch", lambda: _forget(outcome.created))
+    if outcome.created_ids:
+        _best_effort("reset the visit counters of", "a batch", lambda: _forget(outcome.created_ids))
     if outcome.created or outcome.updated:
-        signals.links_written.send(_app(), created=outcome.created, updated=outcome.updated)
+        signals.links_written.send(
+            _app(), created=outcome.created, updated=outcome.updated, keys=outcome.keys
+        )
     return outcome
 
 
-def _forget(slugs: list[str]) -> None:
-    """:func:`visits.forget_visits` of the links ``slugs`` name, sent as one pipeline
+def _forget(link_ids: list[int]) -> None:
+    """:func:`visits.forget_visits` of the links ``link_ids``, sent as one pipeline
     (counters are keyed by link id, which SQLite may hand out again after a delete)."""
-    link_ids = db.session.scalars(select(Link.id).where(Link.slug.in_(slugs))).all()
     pipe = link_cache.redis.pipeline(transaction=False)
     for link_id in link_ids:
         visits.forget_visits(link_id, client=pipe)
@@ -340,16 +365,22 @@ def _row_columns(values: dict[str, Any], now: Any) -> dict[str, Any]:
 
 
 def _write_checked(
-    owner_id: int, batch: list[tuple[int, dict[str, Any]]], update_existing: bool
+    owner_id: int,
+    batch: list[tuple[int, dict[str, Any]]],
+    update_existing: bool,
+    hosts: dict[int, str],
 ) -> BatchResult:
-    """Insert or update the checked rows with bulk statements (the caller commits)."""
+    """Insert or update the checked rows with bulk statements (the caller commits). A slug
+    is matched on its row's domain (``hosts``: the added domains' hosts by id)."""
     outcome = BatchResult()
     named = {values["slug"] for _, values in batch if values.get("slug")}
-    existing: dict[str, tuple[int, int]] = (
+    existing: dict[tuple[int | None, str], tuple[int, int]] = (
         {
-            slug: (link_id, link_owner)
-            for slug, link_id, link_owner in db.session.execute(
-                select(Link.slug, Link.id, Link.owner_id).where(Link.slug.in_(named))
+            (domain_id, slug): (link_id, link_owner)
+            for slug, domain_id, link_id, link_owner in db.session.execute(
+                select(Link.slug, Link.domain_id, Link.id, Link.owner_id).where(
+                    Link.slug.in_(named)
+                )
             )
         }
         if named
@@ -363,13 +394,15 @@ def _write_checked(
 
     now = utcnow()
     new_rows: list[dict[str, Any]] = []
-    new_tags: dict[str, list[int]] = {}
+    new_tags: dict[tuple[int | None, str], list[int]] = {}
     updates: list[tuple[int, dict[str, Any]]] = []
-    seen: dict[str, int] = {}  # slug -> index in new_rows
+    seen: dict[tuple[int | None, str], int] = {}  # (domain, slug) -> index in new_rows
     for row, values in batch:
         slug = values.get("slug") or next(random_slugs)
-        if slug in existing:
-            link_id, link_owner = existing[slug]
+        domain_id = values.get("domain")
+        place = (domain_id, slug)
+        if place in existing:
+            link_id, link_owner = existing[place]
             if link_owner != owner_id:
                 outcome.failed.append(
                     (row, slug, {"slug": f"The short name “{slug}” is already taken."})
@@ -377,17 +410,18 @@ def _write_checked(
             elif update_existing:
                 updates.append((link_id, values))
                 outcome.updated.append(slug)
+                outcome.keys.append(cache_key(slug, hosts.get(domain_id or 0)))
             else:
                 outcome.skipped += 1
             continue
-        if slug in seen:  # the same slug twice in one batch: the first row wins
+        if place in seen:  # the same slug twice in one batch: the first row wins
             if update_existing:
-                new_rows[seen[slug]].update(_row_columns(values, now))
-                new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
+                new_rows[seen[place]].update(_row_columns(values, now))
+                new_tags[place] = [tag_ids[name] for name in values.get("tags") or ()]
             else:
                 outcome.skipped += 1
             continue
-        seen[slug] = len(new_rows)
+        seen[place] = len(new_rows)
         new_rows.append(
             {
                 **defaults,
@@ -395,20 +429,26 @@ def _write_checked(
                 "password_hash": None,  # nosec B105  # no password set
                 "disabled": False,
                 "owner_id": owner_id,
+                "domain_id": domain_id,
                 "created_at": now,
                 **_row_columns(values, now),
             }
         )
-        new_tags[slug] = [tag_ids[name] for name in values.get("tags") or ()]
+        new_tags[place] = [tag_ids[name] for name in values.get("tags") or ()]
         outcome.created.append(slug)
+        outcome.keys.append(cache_key(slug, hosts.get(domain_id or 0)))
 
     if new_rows:
-        ids: dict[str, int] = dict(
-            db.session.execute(insert(Link).returning(Link.slug, Link.id), new_rows).all()
-        )
+        ids: dict[tuple[int | None, str], int] = {
+            (domain_id, slug): link_id
+            for domain_id, slug, link_id in db.session.execute(
+                insert(Link).returning(Link.domain_id, Link.slug, Link.id), new_rows
+            ).all()
+        }
+        outcome.created_ids = list(ids.values())
         pairs = [
-            {"link_id": ids[slug], "tag_id": tag_id}
-            for slug, tags in new_tags.items()
+            {"link_id": ids[place], "tag_id": tag_id}
+            for place, tags in new_tags.items()
             for tag_id in tags
         ]
         if pairs:

@@ -78,6 +78,15 @@ def is_service_host(value: str) -> bool:
     return bool(host) and _host_key(host) in service_hosts()
 
 
+def canonical_host(host: str, *, bracketed: bool = False, field: str = "host") -> str:
+    """A host name in the one ASCII form links use (punycode, lower case), or
+    :class:`ValidationError` ``{field: message}``: the branded domains' host check."""
+    try:
+        return _canonical_host(host, bracketed=bracketed)
+    except _Refused as refused:
+        raise ValidationError({field: str(refused)}) from None
+
+
 def _canonical_url(value: object, own_hosts: Iterable[str]) -> str:
     if not isinstance(value, str):
         raise _Refused("Enter the URL as text.")

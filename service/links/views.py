@@ -16,6 +16,12 @@ What a redirect answers (status, ``Location``, ``Cache-Control``, whether it is 
 decided once, by :func:`redirect_answer`; the view and the redirect lane
 (:mod:`service.redirect_lane`, which serves cached plain links without a request context)
 both use it.
+
+Links live on domains (:mod:`service.domains`): the request's ``Host`` picks the domain, and
+the link is looked up by (domain, slug). An added domain's fallback redirects stand in for
+the 404 of an unknown slug (``not_found_redirect``) and for the 404/410 of a disabled,
+expired or used-up link (``expired_redirect``); a host that is no domain of this service was
+already answered 404 by :func:`service.domains.views.host_gate`.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Response, abort, current_app, redirect, render_template, request
 from flask.blueprints import BlueprintSetupState
 from redis import RedisError
 from werkzeug.exceptions import Gone, MethodNotAllowed, NotFound, ServiceUnavailable
 from werkzeug.routing import BaseConverter, ValidationError
 
 from .. import signals
+from ..domains.registry import DEFAULT, DomainRecord, domain_for
 from ..extensions import limiter
 from ..extensions.rate_limits import client_ip_key
 from ..passwords import verify_password
@@ -138,12 +145,13 @@ def _not_cacheable_by_default(response: Response) -> Response:
 @limiter.exempt
 def follow(slug: str) -> Response:
     """Redirect to the link's target (or show its password form)."""
-    record = _live_record(slug)
+    domain = _domain()
+    record = _live_record(slug, domain)
     if record.password_hash is not None:
-        _claim_visit(record, count=False)
+        _claim_visit(record, domain, count=False)
         return _password_page(record, LinkPasswordForm())
     answer = _answer(record)
-    _claim_visit(record, count=answer.visit)
+    _claim_visit(record, domain, count=answer.visit)
     if answer.visit:
         _announce_visit(record)
     return _redirect(answer)
@@ -167,7 +175,8 @@ def _attempt_failed(response: Response) -> bool:
 @limiter.limit(_password_rate_limit, key_func=_password_attempt_key, deduct_when=_attempt_failed)
 def unlock(slug: str) -> Response:
     """Check the password of a protected link, then redirect (303) or show the form again."""
-    record = _live_record(slug)
+    domain = _domain()
+    record = _live_record(slug, domain)
     if record.password_hash is None:
         raise MethodNotAllowed(valid_methods=["GET", "HEAD"])
     form = LinkPasswordForm()
@@ -176,7 +185,7 @@ def unlock(slug: str) -> Response:
     if not verify_password(record.password_hash, form.password.data):
         form.password.errors = [WRONG_PASSWORD]
         return _password_page(record, form, status=403)
-    _claim_visit(record, count=True)
+    _claim_visit(record, domain, count=True)
     _announce_visit(record)
     return _redirect(_answer(record, status=303))
 
@@ -191,19 +200,42 @@ def _announce_visit(record: LinkRecord) -> None:
     )
 
 
-def _live_record(slug: str) -> LinkRecord:
-    """The cached record of a servable link, else the 404/410 that the visitor should see."""
+def _domain() -> DomainRecord:
+    """The domain the request's ``Host`` names (the host gate already refused unknown ones)."""
+    domain = domain_for(request.environ.get("HTTP_HOST", ""))
+    if domain is None:
+        raise NotFound(NOT_FOUND)
+    return domain
+
+
+def fallback(url: str | None) -> None:
+    """Redirect (302, not cacheable) to a domain's fallback ``url`` when it has one."""
+    if url:
+        response = redirect(url, 302)
+        response.headers["Cache-Control"] = "private, max-age=0"
+        abort(response)
+
+
+def _live_record(slug: str, domain: DomainRecord = DEFAULT) -> LinkRecord:
+    """The cached record of a servable link on ``domain``, else the 404/410 (or the
+    domain's fallback redirect) that the visitor should see."""
     if not SLUG_PATTERN.fullmatch(slug):
+        fallback(domain.not_found_redirect)
         raise NotFound(NOT_FOUND)  # not even a possible slug: no cache entry, no query
-    record = link_cache.lookup(slug)
-    if record is None or record.disabled:
+    record = link_cache.lookup(slug, domain.host or None)
+    if record is None:
+        fallback(domain.not_found_redirect)
+        raise NotFound(NOT_FOUND)
+    if record.disabled:
+        fallback(domain.expired_redirect)
         raise NotFound(NOT_FOUND)
     if record.is_expired():
+        fallback(domain.expired_redirect)
         raise Gone(EXPIRED)
     return record
 
 
-def _claim_visit(record: LinkRecord, *, count: bool) -> None:
+def _claim_visit(record: LinkRecord, domain: DomainRecord, *, count: bool) -> None:
     """Enforce ``max_visits`` atomically in Redis; ``count=False`` only looks."""
     if record.max_visits is None:
         return
@@ -221,6 +253,7 @@ def _claim_visit(record: LinkRecord, *, count: bool) -> None:
         current_app.logger.warning("visit limit of %s not checked: %s", record.slug, error)
         raise ServiceUnavailable(UNCHECKABLE, retry_after=5) from None
     if not allowed:
+        fallback(domain.expired_redirect)
         raise Gone(USED_UP)
 
 

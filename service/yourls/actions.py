@@ -166,7 +166,7 @@ def _add_new_link(caller: Caller, raw_url: str, keyword: str, raw_title: str) ->
             "ip": "",
         },
         "title": title,
-        "shorturl": queries.short_url(link.slug),
+        "shorturl": queries.short_url(link.slug, link.host),
     }
 
 
@@ -212,7 +212,7 @@ def expand(caller: Caller, params: Mapping[str, str]) -> Result:
         }
     return {
         "keyword": link.slug,
-        "shorturl": queries.short_url(link.slug),
+        "shorturl": queries.short_url(link.slug, link.host),
         "longurl": link.url,
         "title": link.title,
         "simple": link.url,

@@ -14,6 +14,7 @@ from tests.fixtures.accounts import Account, ApiClient
 
 LINK_KEYS = {
     "slug",
+    "domain",
     "short_url",
     "url",
     "title",

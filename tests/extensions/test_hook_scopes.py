@@ -40,13 +40,22 @@ def test_the_redirect_runs_no_csrf_limiter_or_login_hook(app: Flask) -> None:
 
 def test_the_hooks_sit_where_forms_limits_and_logins_are(app: Flask) -> None:
     assert app.extensions["linkfleet.hook_scopes"] == {
-        "csrf": ["accounts", "api_ui", "dashboard", "migrate", "redirect.password", "webhooks"],
+        "csrf": [
+            "accounts",
+            "api_ui",
+            "dashboard",
+            "domains",
+            "migrate",
+            "redirect.password",
+            "webhooks",
+        ],
         # The APIs' per-key limits are @limiter.limit too (links, transfer, visits, webhooks,
-        # Kutt's, Shlink's);
+        # domains, Kutt's, Shlink's);
         # the YOURLS API limits each action inside its one view.
         "limiter": [
             "accounts",
             "dashboard",
+            "domains_api",
             "kutt",
             "links",
             "redirect.password",

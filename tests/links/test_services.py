@@ -188,9 +188,9 @@ def test_losing_the_race_for_a_custom_slug_is_a_conflict(
         real_exists = services._slug_exists
         checks: list[str] = []
 
-        def exists_but_first_check_misses_it(slug: str) -> bool:
+        def exists_but_first_check_misses_it(slug: str, domain_id: int | None = None) -> bool:
             checks.append(slug)
-            return len(checks) > 1 and real_exists(slug)
+            return len(checks) > 1 and real_exists(slug, domain_id)
 
         monkeypatch.setattr(services, "_slug_exists", exists_but_first_check_misses_it)
         with pytest.raises(SlugTaken):
@@ -224,7 +224,7 @@ def test_update_changes_fields_and_announces(app: Flask, make_user: UserFactory)
                 redirect_type="301",
                 max_visits="5",
             )
-        assert calls == [{"sender": app, "slug": link.slug, "link": link}]
+        assert calls == [{"sender": app, "slug": link.slug, "host": None, "link": link}]
         assert link.url == "https://example.org/new"
         assert link.title == "new"
         assert [tag.name for tag in link.tags] == ["b", "c"]
@@ -303,7 +303,9 @@ def test_delete_frees_the_slug_and_announces(app: Flask, make_user: UserFactory)
         link_id, owner_id = link.id, owner.id
         with received(signals.link_deleted) as calls:
             delete_link(link)
-        assert calls == [{"sender": app, "slug": "gone", "link_id": link_id, "owner_id": owner_id}]
+        assert calls == [
+            {"sender": app, "slug": "gone", "host": None, "link_id": link_id, "owner_id": owner_id}
+        ]
         assert db.session.scalar(select(func.count()).select_from(Link)) == 0
         again = create_link(owner, url="https://example.org/", slug="gone", max_visits=1)
         assert visits.visit_count(again.id) == 0  # a new link starts from zero

@@ -1,7 +1,7 @@
 """analytics: hours and days on SQLite in the text the ORM writes, colliding rows merged
 
 Revision ID: 5dc90a7dc01d
-Revises: c2a351d580e1
+Revises: d7a2c9e4f1b3
 Create Date: 2026-12-02 06:05:00.000000
 
 A data migration, SQLite only. The worker used to store ``analytics_hourly.hour`` as
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5dc90a7dc01d'
-down_revision = 'c2a351d580e1'
+down_revision = 'd7a2c9e4f1b3'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,113 @@
+"""The domain map: which domain a request's ``Host`` names, answered from memory.
+
+Each process keeps the added domains (host → :class:`DomainRecord`), loaded from the database
+once and again after any change (announced as :data:`~service.links.cache.DOMAINS_MESSAGE`
+on the link cache's invalidation channel, so a change reaches every replica within a
+second), plus ``routes``: the raw ``Host`` headers seen so far and what they resolved to. The
+redirect lane then pays one dict lookup of the raw header; only a header never seen before is
+normalised, and only a process that has not loaded the map yet needs the full dispatch.
+
+Which host is which:
+
+* an added domain's host (normalised, port-aware) is that domain;
+* ``PUBLIC_URL``'s host is the default domain, and when ``PUBLIC_URL`` is empty (short URLs on
+  the request's host) so is every host that is not an added domain;
+* any other host is unknown: a 404 page, whatever the path (no open relay), apart from the
+  health and metrics routes (probes and Prometheus reach replicas by address).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from .hosts import request_host, url_host
+from .models import Domain
+
+#: Raw ``Host`` headers remembered per process; past it new ones are resolved each time
+#: (a flood of made-up hosts costs normalisation, never memory).
+MAX_ROUTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRecord:
+    """What routing needs of a domain; :data:`DEFAULT` stands for the default domain."""
+
+    host: str
+    id: int | None = None
+    root_redirect: str | None = None
+    not_found_redirect: str | None = None
+    expired_redirect: str | None = None
+    #: What the domain's cache keys start with (see :func:`service.links.cache.cache_key`):
+    #: empty for the default domain, whose keys are the bare slugs.
+    prefix: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", f"{self.host}/" if self.id is not None else "")
+
+    @property
+    def is_default(self) -> bool:
+        return self.id is None
+
+    @classmethod
+    def from_domain(cls, domain: Any) -> DomainRecord:
+        return cls(
+            host=domain.host,
+            id=int(domain.id),
+            root_redirect=domain.root_redirect,
+            not_found_redirect=domain.not_found_redirect,
+            expired_redirect=domain.expired_redirect,
+        )
+
+
+DEFAULT = DomainRecord(host="")
+
+
+def load_domains() -> dict[str, DomainRecord]:
+    """Every added domain by host, from the database (an app context is needed)."""
+    rows = db.session.execute(
+        select(
+            Domain.id,
+            Domain.host,
+            Domain.root_redirect,
+            Domain.not_found_redirect,
+            Domain.expired_redirect,
+        )
+    ).all()
+    return {row.host: DomainRecord.from_domain(row) for row in rows}
+
+
+def route(state: Any, raw_host: str, public_url: str) -> DomainRecord | None:
+    """The domain ``raw_host`` names (None: unknown host) from ``state``'s loaded map
+    (:meth:`service.links.cache.LinkCache.domain_state`); no database, no Redis."""
+    found: DomainRecord | None = state.routes.get(raw_host)
+    if found is not None:
+        return found
+    domains = state.domains
+    if domains is None:
+        return None
+    host = request_host(raw_host)
+    found = domains.get(host) if host else None
+    if found is None:
+        public = url_host(public_url) if public_url else None
+        if public is None or host == public:
+            found = DEFAULT
+    if found is not None and len(state.routes) < MAX_ROUTES:
+        state.routes[raw_host] = found
+    return found
+
+
+def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
+    """:func:`route` in an app context, loading the map first when this process has none;
+    :data:`DEFAULT` while the map cannot be loaded (the database is down)."""
+    from ..links.cache import link_cache
+
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    state = link_cache.domain_state(app)
+    if state.domains is None:
+        return DEFAULT
+    return route(state, raw_host, str(app.config.get("PUBLIC_URL") or ""))
