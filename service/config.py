@@ -117,6 +117,11 @@ class Settings:
     metrics_port: int = 0
     #: The public base URL short links are built on; empty means "the host of the request".
     public_url: str = ""
+    #: Other host names of the default domain, comma-separated (with a port where it is not
+    #: 80/443): what other machines send as ``Host``, e.g. ``nginx:8080`` in a compose
+    #: network. Any host that is neither these, ``public_url``'s nor an added domain's gets
+    #: a 404 page once ``public_url`` is set.
+    default_host_aliases: str = ""
     signup: str = "open"
     #: Where each process appends its click events before shipping them to Redis;
     #: empty means ``<run dir>/spool/<replica name>``.
@@ -252,6 +257,7 @@ class Settings:
             "LOG_LEVEL": self.log_level.upper(),
             "METRICS_PORT": self.metrics_port,
             "PUBLIC_URL": self.public_url.rstrip("/"),
+            "DEFAULT_HOST_ALIASES": tuple(split_list(self.default_host_aliases)),
             "SIGNUP_OPEN": self.signup == "open",
             "ANALYTICS_SPOOL_DIR": self.analytics_spool_dir,
             "ANALYTICS_CAPTURE_REFERRER": self.analytics_capture_referrer,

@@ -10,14 +10,16 @@ normalised, and only a process that has not loaded the map yet needs the full di
 Which host is which:
 
 * an added domain's host (normalised, port-aware) is that domain;
-* ``PUBLIC_URL``'s host is the default domain, and when ``PUBLIC_URL`` is empty (short URLs on
-  the request's host) so is every host that is not an added domain;
+* ``PUBLIC_URL``'s host and each of ``DEFAULT_HOST_ALIASES`` is the default domain, and
+  when ``PUBLIC_URL`` is empty (short URLs on the request's host) so is every host that is
+  not an added domain;
 * any other host is unknown: a 404 page, whatever the path (no open relay), apart from the
   health and metrics routes (probes and Prometheus reach replicas by address).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +83,21 @@ def load_domains() -> dict[str, DomainRecord]:
     return {row.host: DomainRecord.from_domain(row) for row in rows}
 
 
-def route(state: Any, raw_host: str, public_url: str) -> DomainRecord | None:
+def default_hosts(config: Mapping[str, Any]) -> frozenset[str] | None:
+    """The hosts of the default domain: ``PUBLIC_URL``'s and ``DEFAULT_HOST_ALIASES`` (the
+    names other machines reach the service by, e.g. ``nginx:8080`` inside a compose network);
+    None, meaning every host, while ``PUBLIC_URL`` is empty."""
+    public = url_host(str(config.get("PUBLIC_URL") or ""))
+    if public is None:
+        return None
+    aliases = (request_host(alias) for alias in config.get("DEFAULT_HOST_ALIASES", ()))
+    return frozenset({public, *(alias for alias in aliases if alias)})
+
+
+def route(state: Any, raw_host: str, config: Mapping[str, Any]) -> DomainRecord | None:
     """The domain ``raw_host`` names (None: unknown host) from ``state``'s loaded map
-    (:meth:`service.links.cache.LinkCache.domain_state`); no database, no Redis."""
+    (:meth:`service.links.cache.LinkCache.domain_state`) and the app's ``config``; no
+    database, no Redis."""
     found: DomainRecord | None = state.routes.get(raw_host)
     if found is not None:
         return found
@@ -93,8 +107,8 @@ def route(state: Any, raw_host: str, public_url: str) -> DomainRecord | None:
     host = request_host(raw_host)
     found = domains.get(host) if host else None
     if found is None:
-        public = url_host(public_url) if public_url else None
-        if public is None or host == public:
+        defaults = default_hosts(config)
+        if defaults is None or host in defaults:
             found = DEFAULT
     if found is not None and len(state.routes) < MAX_ROUTES:
         state.routes[raw_host] = found
@@ -110,4 +124,4 @@ def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
     state = link_cache.domain_state(app)
     if state.domains is None:
         return DEFAULT
-    return route(state, raw_host, str(app.config.get("PUBLIC_URL") or ""))
+    return route(state, raw_host, app.config)

@@ -19,8 +19,9 @@ from ..links.cache import link_cache
 from ..links.errors import LinkError, ValidationError
 from ..links.models import Link
 from ..links.validation import service_hosts, validate_target_url
-from .hosts import normalise_host, url_host
+from .hosts import normalise_host
 from .models import Domain
+from .registry import default_hosts
 
 #: The fallback redirects a domain may have, each an http(s) URL or None.
 FALLBACKS = ("root_redirect", "not_found_redirect", "expired_redirect")
@@ -119,7 +120,7 @@ def add_domain(host: object, **fallbacks: Any) -> Domain:
         raise ValidationError(errors)
     from flask import current_app
 
-    if normal == url_host(str(current_app.config.get("PUBLIC_URL") or "")):
+    if normal in (default_hosts(current_app.config) or ()):  # a name of the default domain
         raise DomainTaken(normal)
     if db.session.scalar(select(Domain.id).where(Domain.host == normal)) is not None:
         raise DomainTaken(normal)

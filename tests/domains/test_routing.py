@@ -153,6 +153,18 @@ def test_unknown_hosts_get_the_404_page(make_app: Any) -> None:
     assert get(client, "/healthz", "10.1.2.3:8000").status_code == 200
 
 
+def test_default_host_aliases_serve_the_default_domain(make_app: Any) -> None:
+    """``DEFAULT_HOST_ALIASES`` (``nginx:8080`` for the containers of a compose network) are
+    names of the default domain; other hosts still get the 404 page."""
+    app = make_app(PUBLIC_URL="https://sho.rt", DEFAULT_HOST_ALIASES=("nginx:8080", "LB"))
+    app.fast_lane = None
+    link_on(app, "promo", "https://default.example/")
+    client = app.test_client()
+    for host in ("sho.rt", "nginx:8080", "lb"):
+        assert get(client, "/promo", host).headers["Location"] == "https://default.example/"
+    assert get(client, "/promo", "nginx:8081").status_code == 404
+
+
 def test_without_a_public_url_every_other_host_is_the_default(
     app: Flask, client: FlaskClient
 ) -> None:
