@@ -15,6 +15,7 @@ import pytest
 import requests
 import schemathesis
 from flask import Flask
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tests.fixtures.accounts import Account
@@ -28,6 +29,12 @@ MERCURE_CHECKS = [check for check in CHECKS if check is not not_a_server_error]
 #: short URLs 5, rules 2, visits 8, tags 4, domains 2, health 2, mercure (schemathesis leaves
 #: out the document's own operation, the URL it was loaded from).
 OPERATIONS = 24
+NEGATIVE_EXAMPLES = 15
+#: The operations with no parameter and no body: nothing a negative case could break.
+WITHOUT_INPUT = {
+    "GET /rest/health", "GET /rest/v3/health", "GET /rest/v3/mercure-info",
+    "GET /rest/v3/domains", "GET /rest/v3/visits", "DELETE /rest/v3/visits/orphan",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -65,6 +72,27 @@ def test_shlink_api_conforms_to_its_spec(
     assert sum(statuses.values()) >= 100
     assert not any(status >= 500 for status in statuses)
     assert statuses[200]
+    assert statuses[400]
+
+
+def test_shlink_api_answers_what_its_spec_forbids_without_a_5xx(
+    shlink_schema: schemathesis.BaseSchema, alice: Account
+) -> None:
+    """Negative cases (wrong types, out-of-range numbers, bodies that are no object ...): a
+    documented answer, a 400 among them, never a 5xx."""
+    statuses: Counter[int] = Counter()
+
+    def call(case: schemathesis.Case) -> None:
+        checks = MERCURE_CHECKS if case.path == MERCURE else CHECKS
+        response = case.call_and_validate(
+            headers={"X-Api-Key": alice.key}, checks=checks, timeout=30
+        )
+        statuses[response.status_code] += 1
+
+    negated = run_operations(shlink_schema, NEGATIVE_EXAMPLES, call, GenerationMode.NEGATIVE)
+    assert negated == OPERATIONS - len(WITHOUT_INPUT)
+    print(f"\nschemathesis negative: {sum(statuses.values())} requests, statuses {dict(statuses)}")
+    assert not any(status >= 500 and status != 501 for status in statuses), statuses
     assert statuses[400]
 
 
