@@ -10,6 +10,7 @@ status, content type, headers and body, and never a 5xx.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -52,22 +53,29 @@ def shlink_schema(live_server: str, alice: Account, app: Flask) -> schemathesis.
     return schemathesis.openapi.from_url(f"{live_server}/rest/v3/openapi.json")
 
 
-def test_shlink_api_conforms_to_its_spec(
-    shlink_schema: schemathesis.BaseSchema, alice: Account
-) -> None:
-    statuses: Counter[int] = Counter()
+def counted(account: Account, statuses: Counter[int]) -> Callable[[schemathesis.Case], None]:
+    """A case sent with ``account``'s key and checked, its status counted (``mercure-info``'s
+    documented 501 is checked apart and not counted)."""
 
     def call(case: schemathesis.Case) -> None:
         checks = MERCURE_CHECKS if case.path == MERCURE else CHECKS
         response = case.call_and_validate(
-            headers={"X-Api-Key": alice.key}, checks=checks, timeout=30
+            headers={"X-Api-Key": account.key}, checks=checks, timeout=30
         )
         if case.path == MERCURE:
             assert response.status_code == 501
             return
         statuses[response.status_code] += 1
 
-    assert run_operations(shlink_schema, MAX_EXAMPLES, call) == OPERATIONS
+    return call
+
+
+def test_shlink_api_conforms_to_its_spec(
+    shlink_schema: schemathesis.BaseSchema, alice: Account
+) -> None:
+    statuses: Counter[int] = Counter()
+
+    assert run_operations(shlink_schema, MAX_EXAMPLES, counted(alice, statuses)) == OPERATIONS
     print(f"\nschemathesis: {sum(statuses.values())} requests, statuses {dict(statuses)}")
     assert sum(statuses.values()) >= 100
     assert not any(status >= 500 for status in statuses)
@@ -81,18 +89,12 @@ def test_shlink_api_answers_what_its_spec_forbids_without_a_5xx(
     """Negative cases (wrong types, out-of-range numbers, bodies that are no object ...): a
     documented answer, a 400 among them, never a 5xx."""
     statuses: Counter[int] = Counter()
-
-    def call(case: schemathesis.Case) -> None:
-        checks = MERCURE_CHECKS if case.path == MERCURE else CHECKS
-        response = case.call_and_validate(
-            headers={"X-Api-Key": alice.key}, checks=checks, timeout=30
-        )
-        statuses[response.status_code] += 1
+    call = counted(alice, statuses)
 
     negated = run_operations(shlink_schema, NEGATIVE_EXAMPLES, call, GenerationMode.NEGATIVE)
     assert negated == OPERATIONS - len(WITHOUT_INPUT)
     print(f"\nschemathesis negative: {sum(statuses.values())} requests, statuses {dict(statuses)}")
-    assert not any(status >= 500 and status != 501 for status in statuses), statuses
+    assert not any(status >= 500 for status in statuses), statuses
     assert statuses[400]
 
 
