@@ -202,20 +202,28 @@ def _from_csv(raw: dict[str, Any], tag_separator: str, *, yourls: bool) -> dict[
     return row
 
 
+def not_utf8(error: UnicodeDecodeError) -> ImportFormatError:
+    """What a JSON or NDJSON upload that is not UTF-8 text stops with."""
+    return ImportFormatError(f"The file is not UTF-8: {error.reason}")
+
+
 def ndjson_rows(text: IO[str]) -> Iterator[tuple[int, Any]]:
     number = 0
-    for line in text:
-        if not line.strip():
-            continue
-        number += 1
-        if len(line) > MAX_JSON_ITEM:
-            raise ImportFormatError("A line is longer than 1 MiB.", number)
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ImportFormatError(
-                f"Line {number} is not valid JSON: {error.msg}", number
-            ) from None
+    try:
+        for line in text:
+            if not line.strip():
+                continue
+            number += 1
+            if len(line) > MAX_JSON_ITEM:
+                raise ImportFormatError("A line is longer than 1 MiB.", number)
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ImportFormatError(
+                    f"Line {number} is not valid JSON: {error.msg}", number
+                ) from None
+    except UnicodeDecodeError as error:  # a binary upload: a clear error, not a 500
+        raise not_utf8(error) from None
 
 
 def json_array_rows(text: IO[str]) -> Iterator[tuple[int, Any]]:
@@ -279,7 +287,7 @@ def json_array_rows(text: IO[str]) -> Iterator[tuple[int, Any]]:
                 raise ImportFormatError(f"Expected , or ] after item {number}.", number)
             position += 1
     except UnicodeDecodeError as error:
-        raise ImportFormatError(f"The file is not UTF-8: {error.reason}") from None
+        raise not_utf8(error) from None
 
 
 def json_rows(text: IO[str]) -> Iterator[tuple[int, Any]]:

@@ -14,4 +14,4 @@ bp = Blueprint("shlink", __name__, url_prefix="/rest")
 #: The API version every route but ``/rest/health`` is under.
 V3 = "/v3"
 
-from . import redirect_rules, short_urls, tags, views, visits  # noqa: E402, F401
+from . import openapi, redirect_rules, short_urls, tags, views, visits  # noqa: E402, F401

@@ -1,29 +1,12 @@
-"""Fixtures of the API tests: a live server and the problem+json assertion.
+"""The problem+json assertion of the API tests.
 
-Users with keys and the API client are in ``tests/fixtures/accounts.py``.
+Users with keys and the API client are in ``tests/fixtures/accounts.py``; the live server
+in ``tests/fixtures/app.py``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """``app`` on a real socket (werkzeug's threaded server), stopped after the test."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="api-live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

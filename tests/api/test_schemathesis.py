@@ -9,32 +9,14 @@ Examples are bounded so that the run stays short in CI.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import requests
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.fixtures.accounts import Account
-
-MAX_EXAMPLES = 30
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+from tests.fixtures.schemathesis_runs import CHECKS, MAX_EXAMPLES, run_operations
 
 
 @pytest.fixture
@@ -52,32 +34,6 @@ def api_schema(live_server: str, alice: Account, app: Flask) -> schemathesis.Bas
     return schemathesis.openapi.from_url(f"{live_server}/api/openapi.json")
 
 
-def _run(api_schema: schemathesis.BaseSchema, examples: int, call: Callable[[Any], None]) -> int:
-    """Run ``call`` on generated cases of every operation; the number of operations.
-
-    (schemathesis' own pytest integration does not run on pytest 9 yet, so the operations are
-    walked here with its Python API, one hypothesis run per operation.)
-    """
-    operations = 0
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def check(case: schemathesis.Case) -> None:
-            call(case)
-
-        check()
-    return operations
-
-
 def test_api_conforms_to_its_spec(api_schema: schemathesis.BaseSchema, alice: Account) -> None:
     statuses: Counter[int] = Counter()
 
@@ -85,7 +41,7 @@ def test_api_conforms_to_its_spec(api_schema: schemathesis.BaseSchema, alice: Ac
         response = case.call_and_validate(headers=alice.auth, checks=CHECKS, timeout=30)
         statuses[response.status_code] += 1
 
-    assert _run(api_schema, MAX_EXAMPLES, call) == 25  # links 12, webhooks 7, visits 1, domains 5
+    assert run_operations(api_schema, MAX_EXAMPLES, call) == 25  # links 12, webhooks 7, visits 1, domains 5
     print(f"\nschemathesis: {sum(statuses.values())} requests, statuses {dict(statuses)}")
     assert sum(statuses.values()) >= 100
     assert not any(status >= 500 for status in statuses)
@@ -101,4 +57,4 @@ def test_api_without_a_key_is_401_and_conforms(api_schema: schemathesis.BaseSche
         case.validate_response(response, checks=CHECKS)
         assert response.status_code == 401, (case.method, case.path, response.text)
 
-    assert _run(api_schema, 5, call) == 25
+    assert run_operations(api_schema, 5, call) == 25

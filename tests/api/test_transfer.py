@@ -193,6 +193,8 @@ def test_a_broken_file_stops_with_what_was_read_so_far(api: ApiClient) -> None:
         ('{"links": []}', "application/json"),
         ("not json", "application/json"),
         (b"\xff\xfe\x00bad", "text/csv"),
+        (b"\x89PNG\r\n\x1a\n", "application/x-ndjson"),
+        (b"[\x89PNG]", "application/json"),
     ],
 )
 def test_unusable_files_are_400(api: ApiClient, body: str | bytes, content_type: str) -> None:

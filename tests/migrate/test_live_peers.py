@@ -1,6 +1,6 @@
 """Migrations from a second, live LinkFleet fleet (fleet B: nginx, a replica, the worker,
-Redis) speaking as a YOURLS peer (``/yourls-api.php``) and as a Kutt peer (``/api/v2``),
-into the app under test on SQLite and PostgreSQL."""
+Redis) speaking as a YOURLS peer (``/yourls-api.php``), a Kutt peer (``/api/v2``) and a
+Shlink peer (``/rest/v3``), into the app under test on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ OWNER = "arrival@example.com"
 LINKS = {"alpha": ("Alpha page", 3), "beta": ("Beta page", 0), "gamma": ("", 1)}
 LINKS.update({f"more{n}": (f"More {n}", 0) for n in range(4)})
 EXPIRY = "2099-06-01T00:00:00+00:00"
+#: Fields only some peers carry (Shlink: tags and the visit limit), on some of :data:`LINKS`.
+TAGS = {"alpha": ["docs", "news"], "more1": ["news"]}
+LIMITS = {"gamma": 50}
+#: Each peer kind the halfway test stops, and the path that answers once it is back.
+HEALTH = {"kutt": "/api/v2/health", "shlink": "/rest/health"}
 
 
 @dataclass
@@ -60,6 +65,10 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerFleet]:
             body = {"url": f"https://example.net/{slug}", "slug": slug, "title": title}
             if slug == "beta":
                 body["expires_at"] = EXPIRY
+            if slug in TAGS:
+                body["tags"] = TAGS[slug]
+            if slug in LIMITS:
+                body["max_visits"] = LIMITS[slug]
             created = session.post(f"{fleet.url}/api/v1/links", json=body, timeout=10)
             assert created.status_code == 201, created.text
             for _ in range(visits):
@@ -126,6 +135,42 @@ def test_from_a_live_kutt_peer_every_link_arrives_once(app: Flask, peer: PeerFle
     assert len(arrived(app)) == len(LINKS)
 
 
+def test_from_a_live_shlink_peer_every_link_and_field_arrives_once(
+    app: Flask, peer: PeerFleet
+) -> None:
+    """Fleet B's ``/rest/v3/short-urls``, three a page: code, URL, title, tags, expiry, visit
+    limit, creation time (Shlink's whole seconds) and visit total; a re-run only skips."""
+    with app.app_context():
+        user_with_email(OWNER)
+    args = ("shlink", "--url", peer.fleet.url, "--owner", OWNER, "--api-key", peer.key)
+
+    first = migrate(app, *args, "--page-size", "3")
+
+    assert first.exit_code == 0, first.output
+    assert f"links read: {len(LINKS)} of {len(LINKS)}" in first.output
+    assert f"Imported: {len(LINKS)}" in first.output
+    links = arrived(app)
+    assert sorted(links) == sorted(LINKS)
+    for slug, (title, visits) in LINKS.items():
+        link, clicks = links[slug]
+        source = peer.shown[slug]
+        assert link.url == source["url"]
+        assert link.title == title
+        assert sorted(tag.name for tag in link.tags) == TAGS.get(slug, [])
+        assert link.max_visits == LIMITS.get(slug)
+        assert clicks == visits
+        assert link.created_at == moment(source["created_at"]).replace(microsecond=0)
+    assert links["beta"][0].expires_at == moment(EXPIRY)
+    assert all(link.expires_at is None for slug, (link, _) in links.items() if slug != "beta")
+
+    again = migrate(app, *args)
+
+    assert again.exit_code == 0, again.output
+    assert "Imported: 0" in again.output
+    assert f"Skipped (already imported): {len(LINKS)}" in again.output
+    assert len(arrived(app)) == len(LINKS)
+
+
 def test_from_a_live_yourls_peer_with_a_signature_then_a_password(
     app: Flask, peer: PeerFleet
 ) -> None:
@@ -159,22 +204,23 @@ def test_from_a_live_yourls_peer_with_a_signature_then_a_password(
     assert f"Skipped (already imported): {len(LINKS)}" in again.output
 
 
+@pytest.mark.parametrize("kind", sorted(HEALTH))
 def test_a_peer_whose_nginx_stops_halfway_is_resumed_by_a_rerun(
-    app: Flask, peer: PeerFleet
+    app: Flask, peer: PeerFleet, kind: str
 ) -> None:
     """Fleet B's nginx is stopped after the first page: what was read stays imported, the
     report says where the run stopped, and the same run once nginx is back creates the rest."""
     supervisor = Supervisor(peer.fleet.spec)
     with app.app_context():
         owner = user_with_email(OWNER)
-        kutt = Peer("kutt", peer.fleet.url, api_key=peer.key, page_size=3, allow_private=True)
+        source = Peer(kind, peer.fleet.url, api_key=peer.key, page_size=3, allow_private=True)
 
         def stop_nginx(report: MigrationReport, count: int) -> None:
             if report.position == 3:
                 supervisor.rpc.stopProcess("nginx", True)
 
         try:
-            report = run_migration(owner, kutt, progress=stop_nginx)
+            report = run_migration(owner, source, progress=stop_nginx)
         finally:
             supervisor.start_stopped()
         wait_until(
@@ -189,11 +235,11 @@ def test_a_peer_whose_nginx_stops_halfway_is_resumed_by_a_rerun(
     assert len(arrived(app)) == 3
 
     wait_until(
-        lambda: requests.get(f"{peer.fleet.url}/api/v2/health", timeout=5).ok,
+        lambda: requests.get(f"{peer.fleet.url}{HEALTH[kind]}", timeout=5).ok,
         30,
         "fleet B does not answer again",
     )
-    again = migrate(app, "kutt", "--url", peer.fleet.url, "--owner", OWNER, "--api-key", peer.key)
+    again = migrate(app, kind, "--url", peer.fleet.url, "--owner", OWNER, "--api-key", peer.key)
 
     assert again.exit_code == 0, again.output
     assert f"Imported: {len(LINKS) - 3}" in again.output
