@@ -41,7 +41,8 @@ def test_api_conforms_to_its_spec(api_schema: schemathesis.BaseSchema, alice: Ac
         response = case.call_and_validate(headers=alice.auth, checks=CHECKS, timeout=30)
         statuses[response.status_code] += 1
 
-    assert run_operations(api_schema, MAX_EXAMPLES, call) == 25  # links 12, webhooks 7, visits 1, domains 5
+    # links 12, webhooks 7, visits 1, domains 5
+    assert run_operations(api_schema, MAX_EXAMPLES, call) == 25
     print(f"\nschemathesis: {sum(statuses.values())} requests, statuses {dict(statuses)}")
     assert sum(statuses.values()) >= 100
     assert not any(status >= 500 for status in statuses)
