@@ -20,6 +20,7 @@ from .views import _points, _presets, _range_from_request
 
 #: How each type is named on the page.
 TYPE_TITLES = {
+    "base_url": "Roots of added domains",
     "invalid_short_url": "Unknown or unservable short links",
     "regular_404": "Other missing pages",
 }

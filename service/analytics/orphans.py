@@ -1,16 +1,17 @@
 """Orphan visits: requests that reached no link, counted per hour without a row per request.
 
 Shlink's semantics (https://shlink.io/documentation/tracking-visits): an orphan visit is a
-request that would answer "404 Not Found". Of Shlink's three types LinkFleet records two:
+request that would answer "404 Not Found". LinkFleet records Shlink's three types:
 
+* ``base_url`` - a GET of ``/`` on an added domain (which serves short links only: it goes
+  to the domain's ``root_redirect`` or gets the 404 page). The default domain's ``/`` is the
+  landing page, a page of the app like the login form, so a visit there is no orphan;
 * ``invalid_short_url`` - a GET of ``/<slug>`` that served no redirect: no such link, or
   one that is disabled, expired or out of visits (404 or 410);
 * ``regular_404`` - a GET of a path that is no page of the app (the router found no rule;
-  ``/api/`` paths excluded: the API's 404s are answers to programs, not visits).
-
-``base_url`` is not recorded: Shlink counts its base URL because it has nothing to show
-there (it answers 404 or a configured redirect); LinkFleet's ``/`` is the landing page,
-a page of the app like the login form, so a visit there reaches what it asked for.
+  ``/api/`` paths excluded: the API's 404s are answers to programs, not visits), or of a
+  page an added domain or an unknown host does not serve (the domains' host gate marks those
+  with :data:`ORPHAN_MARK`).
 
 The path of an orphan visit is a click's (no Redis round trip while answering):
 :func:`record_orphan` (an ``after_request`` hook) appends one line to the process's spool,
@@ -47,7 +48,10 @@ from .capture import referrer_host as _referrer_host
 from .models import MAX_VALUE_LENGTH, OrphanHourly
 
 #: The types recorded, in the order the pages show them.
-TYPES = ("invalid_short_url", "regular_404")
+TYPES = ("base_url", "invalid_short_url", "regular_404")
+#: WSGI environ key under which a hook that answered the request itself (the domains' host
+#: gate) names its orphan type; :func:`record_orphan` takes it over the view's.
+ORPHAN_MARK = "linkfleet.orphan_type"
 #: Every orphan line starts so (a click line starts with ``{"v":1,"id":``).
 LINE_PREFIX = b'{"v":1,"orphan":'
 #: The bucket of values beyond an hour's cap (and of Host headers that are no host name).
@@ -120,6 +124,8 @@ def record_orphan(response: Response) -> Response:
 
     Never fails the response: a spool error counts as a capture error, like a click's."""
     kind = orphan_type(request.method, request.endpoint, request.path, response.status_code)
+    if request.method == "GET" and ORPHAN_MARK in request.environ:
+        kind = request.environ[ORPHAN_MARK]
     if kind is None:
         return response
     state = current_app.extensions.get(EXTENSION_NAME)

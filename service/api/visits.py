@@ -37,9 +37,10 @@ bp.after_request(add_ratelimit_headers)
 def orphan_visits(args: dict[str, Any]) -> Response:
     """Orphan visits (administrators only)
 
-    Requests that reached no link, counted per hour by the analytics worker:
-    `invalid_short_url` (no such short link, or one disabled, expired or out of visits) and
-    `regular_404` (any other missing page; the API's own 404s are not counted). Totals, per
+    Requests that reached no link, counted per hour by the analytics worker: `base_url`
+    (the root of an added domain), `invalid_short_url` (no such short link, or one disabled,
+    expired or out of visits) and `regular_404` (any other missing page, or a page an added
+    domain or an unknown host does not serve; the API's own 404s are not counted). Totals, per
     type, per hour or day between `from` and `to` (default: the last 7 days), and the top
     hosts and referrer hosts (`other`: beyond the cap of distinct values per hour). No
     visitor address and no path is kept.

@@ -24,6 +24,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..accounts.auth import login_required
+from ..analytics.orphans import ORPHAN_MARK
 from ..extensions import db
 from ..links.errors import LinkError
 from ..links.views import fallback
@@ -48,11 +49,15 @@ def host_gate() -> None:
         return
     domain = domain_for(request.environ.get("HTTP_HOST", ""))
     if domain is None:
+        request.environ[ORPHAN_MARK] = "regular_404"
         raise NotFound(UNKNOWN_HOST)
     if domain.is_default or request.blueprint in LINK_BLUEPRINTS or request.endpoint == "static":
         return  # static: the stylesheet of the password form and the error pages
     if request.path == "/":
+        request.environ[ORPHAN_MARK] = "base_url"  # Shlink's name for a domain's root
         fallback(domain.root_redirect)
+    else:
+        request.environ[ORPHAN_MARK] = "regular_404"
     raise NotFound(ONLY_LINKS)
 
 

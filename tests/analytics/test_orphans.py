@@ -23,6 +23,7 @@ from service.extensions import db
 from service.links.models import Link
 from service.links.services import update_link
 from tests.analytics.conftest import CHROME, GOOGLEBOT, drain
+from tests.domains.conftest import new_domain
 from tests.fixtures.accounts import AccountFactory
 from tests.fixtures.app import AppFactory, QueryCounter
 from tests.fixtures.links import make_link, quiesce_link_cache
@@ -153,6 +154,36 @@ def test_unknown_unservable_and_missing_pages_are_counted_by_the_worker(
         assert set(json.loads(line)) == {"v", "orphan", "host", "ref", "ts", "bot"}
 
 
+def test_an_added_domains_root_and_pages_it_does_not_serve_are_counted(
+    make_app: AppFactory,
+) -> None:
+    """``base_url``: ``/`` of an added domain (its root redirect or the 404 page);
+    ``regular_404``: a page an added domain or an unknown host does not serve."""
+    app = make_app(PUBLIC_URL="http://s.example.org")
+    new_domain(app, "go.example", root_redirect="https://go-home.example/")
+    new_domain(app, "bare.example")
+    client = app.test_client()
+    browser = {"User-Agent": CHROME}
+    asks = [
+        ("go.example", "/", 302),
+        ("bare.example", "/", 404),
+        ("go.example", "/dashboard", 404),
+        ("evil.example", "/", 404),
+        ("s.example.org", "/", 200),  # the default domain's start page: no orphan
+    ]
+    for host, path, status in asks:
+        response = client.get(path, headers={**browser, "Host": host})
+        assert response.status_code == status, (host, path)
+    _wait_shipped(app, 4)
+    assert drain(app).orphan_visits == 4
+    assert _rows(app) == [
+        ("base_url", "bare.example", "", 1, 0),
+        ("base_url", "go.example", "", 1, 0),
+        ("regular_404", "evil.example", "", 1, 0),
+        ("regular_404", "go.example", "", 1, 0),
+    ]
+
+
 def test_a_repeated_unknown_slug_stays_cheap(
     app: Flask, client: FlaskClient, count_queries: QueryCounter
 ) -> None:
@@ -241,6 +272,7 @@ def test_the_api_shows_orphan_visits_to_admins_only(
     body = response.get_json()
     assert body["totals"] == {"visits": 10, "humans": 8, "bots": 2}
     assert body["types"] == [
+        {"value": "base_url", "visits": 0, "humans": 0, "bots": 0},
         {"value": "invalid_short_url", "visits": 7, "humans": 5, "bots": 2},
         {"value": "regular_404", "visits": 3, "humans": 3, "bots": 0},
     ]
@@ -263,7 +295,7 @@ def test_the_api_shows_orphan_visits_to_admins_only(
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("type=base_url", "type"), ("from=yesterday", "from"), ("granularity=week", "granularity")],
+    [("type=root", "type"), ("from=yesterday", "from"), ("granularity=week", "granularity")],
     ids=["unknown-type", "bad-from", "bad-granularity"],
 )
 def test_bad_orphan_queries_are_problems(
