@@ -296,10 +296,10 @@ def device_of(system: str, device: str) -> str:
         return "ios"
     if system == "Android":
         return "android"
-    from ..analytics.capture import DESKTOP  # analytics imports the links services
+    from ..analytics.capture import DESKTOP_SYSTEMS  # analytics imports the links services
 
-    # A person on a desktop system, as the statistics count them (bots are no device).
-    return "desktop" if device == DESKTOP else ""
+    # The statistics' desktop systems; a headless browser on one is a desktop too.
+    return "desktop" if system in DESKTOP_SYSTEMS else ""
 
 
 @functools.lru_cache(maxsize=1024)
