@@ -557,6 +557,7 @@ def write_results(
         "",
     ]
     (out / "scaling.md").write_text("\n".join(lines))
+    write_hot_path_report(out, hot)
     plot(out, scaling)
     return summary
 
@@ -636,12 +637,17 @@ def write_hot_path(out: Path, hot: dict[str, Any], before: Path | None) -> dict[
     )
     keep_history(out)
     path.write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "hotpath.md").write_text(
-        "\n".join(["# Hot path against bare Flask", "", *hot_path_lines(hot)])
-    )
+    write_hot_path_report(out, hot)
     hotpath.plot(out, hot, json.loads(before.read_text())["hot_path"] if before else None)
     drop_old_hot_path_ratio(out / "scaling.md")
     return summary
+
+
+def write_hot_path_report(out: Path, hot: dict[str, Any]) -> None:
+    """hotpath.md: the comparison with bare Flask (a full run's scaling.md has it too)."""
+    (out / "hotpath.md").write_text(
+        "\n".join(["# Hot path against bare Flask", "", *hot_path_lines(hot)])
+    )
 
 
 def drop_old_hot_path_ratio(report: Path) -> None:
