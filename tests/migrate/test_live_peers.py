@@ -106,18 +106,34 @@ def moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def imported_all(app: Flask, *args: str, counted: bool = True) -> dict[str, Any]:
+    """Migrate with ``args``: every link of :data:`LINKS` arrives (``counted``: the progress
+    knew the peer's total); what arrived, by slug."""
+    first = migrate(app, *args)
+    assert first.exit_code == 0, first.output
+    if counted:
+        assert f"links read: {len(LINKS)} of {len(LINKS)}" in first.output
+    assert f"Imported: {len(LINKS)}" in first.output
+    links = arrived(app)
+    assert sorted(links) == sorted(LINKS)
+    return links
+
+
+def only_skipped(app: Flask, *args: str) -> None:
+    """Migrate again with ``args``: nothing new, every link skipped as already imported."""
+    again = migrate(app, *args)
+    assert again.exit_code == 0, again.output
+    assert "Imported: 0" in again.output
+    assert f"Skipped (already imported): {len(LINKS)}" in again.output
+    assert len(arrived(app)) == len(LINKS)
+
+
 def test_from_a_live_kutt_peer_every_link_arrives_once(app: Flask, peer: PeerFleet) -> None:
     with app.app_context():
         user_with_email(OWNER)
     args = ("kutt", "--url", peer.fleet.url, "--owner", OWNER, "--api-key", peer.key)
 
-    first = migrate(app, *args, "--page-size", "3")
-
-    assert first.exit_code == 0, first.output
-    assert f"links read: {len(LINKS)} of {len(LINKS)}" in first.output
-    assert f"Imported: {len(LINKS)}" in first.output
-    links = arrived(app)
-    assert sorted(links) == sorted(LINKS)
+    links = imported_all(app, *args, "--page-size", "3")
     for slug, (title, visits) in LINKS.items():
         link, clicks = links[slug]
         source = peer.shown[slug]
@@ -127,12 +143,7 @@ def test_from_a_live_kutt_peer_every_link_arrives_once(app: Flask, peer: PeerFle
         assert abs((link.created_at - moment(source["created_at"])).total_seconds()) < 0.001
     assert links["beta"][0].expires_at == moment(EXPIRY)
 
-    again = migrate(app, *args)
-
-    assert again.exit_code == 0, again.output
-    assert "Imported: 0" in again.output
-    assert f"Skipped (already imported): {len(LINKS)}" in again.output
-    assert len(arrived(app)) == len(LINKS)
+    only_skipped(app, *args)
 
 
 def test_from_a_live_shlink_peer_every_link_and_field_arrives_once(
@@ -144,13 +155,7 @@ def test_from_a_live_shlink_peer_every_link_and_field_arrives_once(
         user_with_email(OWNER)
     args = ("shlink", "--url", peer.fleet.url, "--owner", OWNER, "--api-key", peer.key)
 
-    first = migrate(app, *args, "--page-size", "3")
-
-    assert first.exit_code == 0, first.output
-    assert f"links read: {len(LINKS)} of {len(LINKS)}" in first.output
-    assert f"Imported: {len(LINKS)}" in first.output
-    links = arrived(app)
-    assert sorted(links) == sorted(LINKS)
+    links = imported_all(app, *args, "--page-size", "3")
     for slug, (title, visits) in LINKS.items():
         link, clicks = links[slug]
         source = peer.shown[slug]
@@ -163,12 +168,7 @@ def test_from_a_live_shlink_peer_every_link_and_field_arrives_once(
     assert links["beta"][0].expires_at == moment(EXPIRY)
     assert all(link.expires_at is None for slug, (link, _) in links.items() if slug != "beta")
 
-    again = migrate(app, *args)
-
-    assert again.exit_code == 0, again.output
-    assert "Imported: 0" in again.output
-    assert f"Skipped (already imported): {len(LINKS)}" in again.output
-    assert len(arrived(app)) == len(LINKS)
+    only_skipped(app, *args)
 
 
 def test_from_a_live_yourls_peer_with_a_signature_then_a_password(
@@ -177,15 +177,10 @@ def test_from_a_live_yourls_peer_with_a_signature_then_a_password(
     with app.app_context():
         user_with_email(OWNER)
 
-    first = migrate(
+    links = imported_all(
         app, "yourls", "--url", peer.fleet.url, "--owner", OWNER,
-        "--signature", peer.key, "--page-size", "2",
+        "--signature", peer.key, "--page-size", "2", counted=False,
     )  # fmt: skip
-
-    assert first.exit_code == 0, first.output
-    assert f"Imported: {len(LINKS)}" in first.output
-    links = arrived(app)
-    assert sorted(links) == sorted(LINKS)
     for slug, (title, visits) in LINKS.items():
         link, clicks = links[slug]
         assert link.url == f"https://example.net/{slug}"
@@ -194,14 +189,10 @@ def test_from_a_live_yourls_peer_with_a_signature_then_a_password(
         created = moment(peer.shown[slug]["created_at"]).replace(microsecond=0)
         assert link.created_at == created  # YOURLS' timestamps have whole seconds
 
-    again = migrate(
+    only_skipped(
         app, "yourls", "--url", f"{peer.fleet.url}/yourls-api.php", "--owner", OWNER,
         "--username", PEER_EMAIL, "--password", PEER_PASSWORD,
     )  # fmt: skip
-
-    assert again.exit_code == 0, again.output
-    assert "Imported: 0" in again.output
-    assert f"Skipped (already imported): {len(LINKS)}" in again.output
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTH))
