@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import redis
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from service import create_app
 from service.extensions import db
+from tests.fixtures.app import serve
 from tests.fixtures.services import RedisServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -69,13 +69,8 @@ def live_server(redis_server: RedisServer, tmp_path: Path) -> Iterator[str]:
     )
     with app.app_context():
         db.create_all()
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve(app) as url:
+        yield url
     app.shutdown()  # type: ignore[attr-defined]
     with app.app_context():
         db.session.remove()
