@@ -21,25 +21,15 @@ from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import get_link_for, update_link
 from tests.domains.conftest import link_on, new_domain
-from tests.fixtures.links import LookingUpClient, quiesce_link_cache
+from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import user_with_email
 
-pytestmark = pytest.mark.integration
+# Every test once through Flask's full dispatch and once through the redirect lane.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("redirect_path")]
 
 GO = "go.example.com"
 GO_TLS = "go.example.com:8443"
-
-
-@pytest.fixture(params=["full-dispatch", "redirect-lane"], autouse=True)
-def redirect_path(request: pytest.FixtureRequest, app: Flask) -> str:
-    if request.param == "full-dispatch":
-        app.fast_lane = None  # type: ignore[attr-defined]
-    else:
-        app.test_client_class = LookingUpClient
-        link_cache.state(app).start_listener()
-        wait_until(lambda: link_cache.listening(app), 10, "the link-cache listener subscribed")
-    return str(request.param)
 
 
 def get(client: FlaskClient, path: str, host: str = "localhost") -> Any:

@@ -25,27 +25,15 @@ from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import create_link, update_link
 from tests.fixtures.app import QueryCounter
-from tests.fixtures.links import LookingUpClient, quiesce_link_cache
-from tests.fixtures.services import RedisServer, wait_until
+from tests.fixtures.links import quiesce_link_cache
+from tests.fixtures.services import RedisServer
 from tests.fixtures.users import UserFactory
 
-pytestmark = pytest.mark.integration
+# Every test once through Flask's full dispatch and once through the redirect lane.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("redirect_path")]
 
 TARGET = "https://example.com/landing?from=short"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture(params=["full-dispatch", "redirect-lane"], autouse=True)
-def redirect_path(request: pytest.FixtureRequest, app: Flask) -> str:
-    """Each test once per path a redirect can take (see the module docstring)."""
-    if request.param == "full-dispatch":
-        app.fast_lane = None  # type: ignore[attr-defined]
-    else:
-        app.test_client_class = LookingUpClient
-        # A new listener clears L1 when it subscribes: let that happen before any lookup.
-        link_cache.state(app).start_listener()
-        wait_until(lambda: link_cache.listening(app), 10, "the link-cache listener subscribed")
-    return str(request.param)
 
 
 def new_link(app: Flask, make_user: UserFactory, **fields: Any) -> str:
