@@ -20,17 +20,14 @@ from tests.fixtures.app import QueryCounter
 from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.replicas import ReplicaFactory
 from tests.fixtures.users import UserFactory
-from tests.links import test_views
 from tests.links.test_cache import caught_up, wait_for_listener
 from tests.links.test_views import full_dispatches, visits_recorded
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("redirect_path")]
 
 TARGET = "https://example.com/landing"
 RULE_TARGET = "https://example.com/for-them"
 COUNTRY_HEADER = "CF-IPCountry"
-#: Runs each test once per path a redirect can take (autouse).
-redirect_path = test_views.redirect_path
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
