@@ -5,7 +5,8 @@ worker) and the bare Flask app of :mod:`loadtests.baseline` (same gunicorn setti
 its own nginx with our nginx.conf) are pinned to core 0; ``wrk`` runs on core 1. Series, run
 interleaved in rounds (A B C ... A B C ...) so that the machine's drift hits all alike
 (the cookieless and the logged-in redirect swap places every other round, and their ratio
-is reported per round too: one 10 s run moves by tens of percent here):
+is reported per pair of adjacent runs, with extra pairs after the rounds: one 10 s run moves
+by tens of percent here):
 
   bare          bare Flask ``GET /r`` (302) through nginx
   redirect      LinkFleet cached redirect through nginx, click capture on
@@ -313,6 +314,7 @@ def measure(
     connections: int,
     email: str,
     password: str,
+    cookie_pairs: int = 4,
     profile: Path | None = None,
 ) -> dict[str, Any]:
     """The hot-path comparison on a running one-replica ``fleet`` (see the module docstring)."""
@@ -323,7 +325,16 @@ def measure(
     pin(fleet_pids(fleet), SERVER_CPU)
     try:
         return _measure(
-            fleet, spec, replica_pid, seconds, repeats, connections, email, password, profile
+            fleet,
+            spec,
+            replica_pid,
+            seconds,
+            repeats,
+            cookie_pairs,
+            connections,
+            email,
+            password,
+            profile,
         )
     finally:
         pin(fleet_pids(fleet), f"0-{(os.cpu_count() or 2) - 1}")
@@ -335,6 +346,7 @@ def _measure(
     replica_pid: int,
     seconds: int,
     repeats: int,
+    cookie_pairs: int,
     connections: int,
     email: str,
     password: str,
@@ -368,6 +380,7 @@ def _measure(
         quiet = stack + bare_stack
         runs: dict[str, list[Run]] = {name: [] for name in series}
         runs["redirect_at_70pct"] = []
+        pairs: dict[str, list[Run]] = {"redirect": [], "logged_in": []}
         for round_number in range(repeats):
             order = list(series)
             if round_number % 2:  # the cookie pair in turn first and second: drift cancels
@@ -390,6 +403,20 @@ def _measure(
                     runs["redirect_at_70pct"].append(
                         _run(pid, pids, quiet, partial(openloop, url, rate, seconds, connections))
                     )
+        # The cookie pair once more, alone, in turn first and second: one pair of adjacent
+        # runs differs by a single header, so its ratio is read per pair (median of pairs).
+        for pair_number in range(cookie_pairs):
+            pair = ["redirect", "logged_in"][:: -1 if (repeats + pair_number) % 2 else 1]
+            for name in pair:
+                url, sent_cookie, pid, pids = series[name]
+                pairs[name].append(
+                    _run(
+                        pid,
+                        pids,
+                        quiet,
+                        partial(wrk, url, seconds, connections, cookie=sent_cookie),
+                    )
+                )
         if profile is not None:
             profile_replica(replica_pid, f"{spec.url}/{slug}", seconds, connections, profile)
     measured = {name: summarise(r) for name, r in runs.items()}
@@ -419,17 +446,8 @@ def _measure(
             / measured["redirect"].stack_cpu_seconds_per_request,
             3,
         ),
-        "logged_in_vs_cookieless": round(
-            measured["logged_in"].rps / measured["redirect"].rps, 3
-        ),
-        "logged_in_vs_cookieless_rounds": [
-            round(a / b, 3)
-            for a, b in zip(measured["logged_in"].runs, measured["redirect"].runs, strict=True)
-        ],
-        "logged_in_vs_cookieless_cpu": round(
-            measured["redirect"].cpu_seconds_per_request
-            / measured["logged_in"].cpu_seconds_per_request,
-            3,
+        **cookie_ratios(
+            runs["redirect"] + pairs["redirect"], runs["logged_in"] + pairs["logged_in"]
         ),
         **rules_ratios(measured),
         "tail": {
@@ -445,9 +463,24 @@ def _measure(
         },
         "clicks": {"served": int(served), "counted": counted, "lost": int(served) - counted},
         "series": {name: asdict(s) for name, s in measured.items()},
-        "settings": {"seconds": seconds, "repeats": repeats, "connections": connections,
+        "settings": {"seconds": seconds, "repeats": repeats, "cookie_pairs": cookie_pairs,
+                     "connections": connections,
                      "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU},
     }  # fmt: skip
+
+
+def cookie_ratios(cookieless: list[Run], logged_in: list[Run]) -> dict[str, Any]:
+    """The logged-in client against the cookieless one, as the median of the ratios of
+    adjacent pairs of runs (each round's pair and the extra ones): rps and per replica CPU."""
+    pairs = list(zip(logged_in, cookieless, strict=True))
+    rps = [(a.requests / a.result["duration_s"]) / (b.requests / b.result["duration_s"])
+           for a, b in pairs]  # fmt: skip
+    cpu = [(b.cpu / b.requests) / (a.cpu / a.requests) for a, b in pairs]
+    return {
+        "logged_in_vs_cookieless": round(statistics.median(rps), 3),
+        "logged_in_vs_cookieless_rounds": [round(ratio, 3) for ratio in rps],
+        "logged_in_vs_cookieless_cpu": round(statistics.median(cpu), 3),
+    }
 
 
 def rules_ratios(measured: dict[str, Series]) -> dict[str, Any]:
