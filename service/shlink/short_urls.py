@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import g, jsonify
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
@@ -133,7 +133,7 @@ def _same_link(
 ) -> Link | None:
     """``findIfExists``: the owner's link to ``url`` on ``domain`` with the same slug, tags
     and visit limit when those were sent."""
-    statement = queries.filtered(
+    statement: Select[Link] = queries.filtered(
         select(Link).where(Link.owner_id == g.api_user.id, Link.url == url),
         queries.LinkFilter(domain=domain),
     )
