@@ -7,21 +7,23 @@ no visit of a limited link.
 
 A slug cannot contain ``+`` (:data:`.slugs.SLUG_PATTERN`), so ``/<slug>+`` never collides
 with a link, and the redirect lane (:mod:`service.redirect_lane`) leaves it to Flask. The
-link is found through the link cache like a redirect (an unknown slug spends the client's
-not-found budget); unknown, disabled, expired and used-up links are the friendly 404 page.
+link is found through the link cache like a redirect, on the domain the ``Host`` names
+(added domains serve previews too; an unknown slug spends the client's not-found budget);
+unknown, disabled, expired and used-up links are the friendly 404 page.
 A password-protected link's preview shows that it is protected, not its target or title.
 Only GET: no form, so no CSRF, rate-limit or login hook runs here (:mod:`..extensions.scoping`).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 from redis import RedisError
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
+from ..domains.registry import domain_for
 from ..extensions import db, limiter
 from . import visits
 from .cache import LinkRecord, link_cache
@@ -48,9 +50,10 @@ def _setup(state: BlueprintSetupState) -> None:
     state.app.url_map.converters.setdefault("preview_slug", SlugConverter)
 
 
-def _previewable(slug: str) -> LinkRecord:
-    """The record of a link a visitor could follow now, else the friendly 404."""
-    record = link_cache.lookup(slug)
+def _previewable(slug: str, host: str | None) -> LinkRecord:
+    """The record of a link on the domain ``host`` (None: the default one) a visitor could
+    follow now, else the friendly 404."""
+    record = link_cache.lookup(slug, host)
     if record is None or record.disabled or record.is_expired():
         raise NotFound(NOT_FOUND)
     if record.max_visits is not None:
@@ -68,10 +71,12 @@ def show(slug: str) -> Response:
     """The preview of one link (see the module docstring)."""
     from ..dashboard.views import qr_svg
 
-    record = _previewable(slug)
+    domain = domain_for(request.environ.get("HTTP_HOST", ""))  # the host gate let it in
+    host = (domain.host or None) if domain is not None else None
+    record = _previewable(slug, host)
     protected = record.has_password
     title = None if protected else db.session.scalar(select(Link.title).where(Link.id == record.id))
-    url = short_url(record.slug)
+    url = short_url(record.slug, host)
     html = render_template(
         "links/preview.html",
         slug=record.slug,

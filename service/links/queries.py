@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..analytics.models import HourlyVisits
+from ..domains.registry import DomainRecord
 from ..extensions import db
 from ..extensions.database import run_read
 from . import fields
@@ -83,6 +84,8 @@ class LinkFilter:
     #: Leave out links whose expiry has passed before ``now`` / whose clicks reached the limit.
     not_expired_at: datetime | None = None
     not_used_up: bool = False
+    #: Only links on this domain (:data:`~service.domains.registry.DEFAULT`: the default one).
+    domain: DomainRecord | None = None
 
 
 @dataclass
@@ -182,6 +185,11 @@ def filtered(statement: Select[Any], criteria: LinkFilter) -> Select[Any]:
     if criteria.not_used_up:
         statement = statement.where(
             or_(Link.max_visits.is_(None), clicks_of(Link.id) < Link.max_visits)
+        )
+    if criteria.domain is not None:
+        on_default = criteria.domain.is_default
+        statement = statement.where(
+            Link.domain_id.is_(None) if on_default else Link.domain_id == criteria.domain.id
         )
     return statement
 

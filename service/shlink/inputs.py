@@ -14,7 +14,6 @@ from werkzeug.exceptions import BadRequest
 from ..extensions.types import utcnow
 from ..links.fields import CONTROL_CHARACTERS
 from ..links.slugs import MAX_SLUG_LENGTH
-from ..links.validation import is_service_host
 from .errors import ShlinkProblem, invalid_data, refused
 
 #: Shlink's default page size and the page size meaning "every item".
@@ -24,8 +23,6 @@ ALL_ITEMS = -1
 MAX_NUMBER = 2**31 - 1
 #: Shlink refuses generated short codes shorter than this.
 MIN_SHORT_CODE_LENGTH = 4
-#: ``domain`` values that name the default domain in Shlink's listings.
-DEFAULT_DOMAIN = "DEFAULT"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -101,20 +98,6 @@ def short_code_length(value: Any) -> int | None:
     if value is None:
         return None
     return integer("shortCodeLength", value, minimum=MIN_SHORT_CODE_LENGTH, maximum=MAX_SLUG_LENGTH)
-
-
-def is_default_domain(value: Any) -> bool:
-    """Whether ``domain`` names the one domain LinkFleet serves (absent, null, ``DEFAULT``
-    or one of its own host names)."""
-    if value is None or value == "" or value == DEFAULT_DOMAIN:
-        return True
-    return isinstance(value, str) and is_service_host(value)
-
-
-def domain(value: Any) -> None:
-    """A write's ``domain``: only the default one; another is refused."""
-    if not is_default_domain(value):
-        raise refused("domain", "LinkFleet serves one domain; leave domain out or use its own.")
 
 
 def tags(name: str, value: Any) -> list[str] | None:

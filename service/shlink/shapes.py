@@ -2,11 +2,15 @@
 
 A short URL: ``shortCode`` (the slug), ``shortUrl``, ``longUrl``, ``dateCreated``, ``tags``
 (sorted), ``meta`` (``validSince`` always null: a link is valid from its creation;
-``validUntil`` the expiry; ``maxVisits`` the visit limit), ``domain`` (null: the default
-domain), ``title`` (null when empty), ``crawlable`` and ``forwardQuery`` (false: what
-LinkFleet does), ``visitsSummary`` (the analytics worker's counts) and ``hasRedirectRules``
-(whether the link has redirect rules). Dates as PHP's ``DATE_ATOM`` writes them, which is
-what Shlink sends.
+``validUntil`` the expiry; ``maxVisits`` the visit limit), ``domain`` (the added domain's
+host; null: the default domain), ``title`` (null when empty), ``crawlable`` and
+``forwardQuery`` (false: what LinkFleet does), ``visitsSummary`` (the analytics worker's
+counts) and ``hasRedirectRules`` (whether the link has redirect rules). Dates as PHP's
+``DATE_ATOM`` writes them, which is what Shlink sends.
+
+A domain's ``redirects`` are its LinkFleet fallbacks under Shlink's names
+(:data:`REDIRECT_FALLBACKS`); Shlink's ``regular404Redirect`` has no LinkFleet fallback, so it
+is always null, as is every redirect of the default domain.
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ from datetime import UTC, datetime
 from math import ceil
 from typing import Any
 
+from ..domains.models import Domain
 from ..links.queries import LinkRow
 from .summaries import Summary
 
 #: Shlink's ``links`` of its health answer.
 HEALTH_LINKS = {"about": "https://shlink.io", "project": "https://github.com/shlinkio/shlink"}
-#: No fallback redirects are configured for LinkFleet's domain (yet).
-NO_REDIRECTS: dict[str, str | None] = {
-    "baseUrlRedirect": None,
+#: Shlink's domain redirects and the LinkFleet fallback each one is (None: LinkFleet has none).
+REDIRECT_FALLBACKS: dict[str, str | None] = {
+    "baseUrlRedirect": "root_redirect",
     "regular404Redirect": None,
-    "invalidShortUrlRedirect": None,
+    "invalidShortUrlRedirect": "not_found_redirect",
 }
+#: The redirects of a domain without fallbacks (the default one) and Shlink's defaults.
+NO_REDIRECTS: dict[str, str | None] = dict.fromkeys(REDIRECT_FALLBACKS)
 
 
 def atom(moment: datetime | None) -> str | None:
@@ -48,7 +55,7 @@ def short_url_json(row: LinkRow, summary: Summary) -> dict[str, Any]:
             "validUntil": atom(link.expires_at),
             "maxVisits": link.max_visits,
         },
-        "domain": None,
+        "domain": link.host,
         "title": link.title or None,
         "crawlable": False,
         "forwardQuery": False,
@@ -89,10 +96,20 @@ def no_visits(page: int, per_page: int) -> dict[str, Any]:
     return {"visits": {"data": [], "pagination": pagination(page, per_page, 0, 0)}}
 
 
-def domains_json(host: str) -> dict[str, Any]:
+def redirects_json(domain: Domain | None) -> dict[str, str | None]:
+    """An added domain's fallbacks in Shlink's names; None (the default domain): all null."""
     return {
-        "domains": {
-            "data": [{"domain": host, "isDefault": True, "redirects": dict(NO_REDIRECTS)}],
-            "defaultRedirects": dict(NO_REDIRECTS),
-        }
+        name: getattr(domain, fallback) if domain is not None and fallback else None
+        for name, fallback in REDIRECT_FALLBACKS.items()
     }
+
+
+def domains_json(default_host: str, added: list[Domain]) -> dict[str, Any]:
+    """The default domain first, then the added ones; Shlink's ``defaultRedirects`` (for
+    domains without their own) are all null: LinkFleet has no service-wide fallbacks."""
+    default = {"domain": default_host, "isDefault": True, "redirects": redirects_json(None)}
+    others = [
+        {"domain": domain.host, "isDefault": False, "redirects": redirects_json(domain)}
+        for domain in added
+    ]
+    return {"domains": {"data": [default, *others], "defaultRedirects": dict(NO_REDIRECTS)}}

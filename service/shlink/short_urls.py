@@ -11,9 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from flask import g, jsonify
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from ..domains.registry import DomainRecord
 from ..extensions import db
 from ..extensions.types import utcnow
 from ..links import fields, queries
@@ -22,12 +24,12 @@ from ..links.services import (
     ValidationError,
     create_link,
     delete_link,
+    get_link_for,
     normalise_tags,
     update_link,
-    visible_links,
 )
 from ..links.slugs import MAX_SLUG_LENGTH, generate_slug
-from . import V3, bp, inputs, shapes, summaries
+from . import V3, bp, domains, inputs, shapes, summaries
 from .auth import with_key
 from .errors import (
     invalid_data,
@@ -43,18 +45,18 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def find(short_code: str) -> Link:
-    """The link ``short_code`` names if the key's owner may see it (``?domain=`` must be the
-    default domain); else Shlink's ``short-url-not-found``."""
-    domain = inputs.arg("domain")
-    if not inputs.is_default_domain(domain):
-        raise short_url_not_found(short_code, domain)
+    """The link ``short_code`` names on the domain ``?domain=`` names (left out: the default
+    one) if the key's owner may see it; else Shlink's ``short-url-not-found``."""
+    name = inputs.arg("domain")
+    domain = domains.resolve(name)
+    if domain is None:
+        raise short_url_not_found(short_code, name)
     if len(short_code) > MAX_SLUG_LENGTH or fields.CONTROL_CHARACTERS.search(short_code):
-        raise short_url_not_found(short_code)
-    statement = visible_links(g.api_user).where(Link.slug == short_code)
-    link = db.session.scalars(statement).first()
-    if link is None:
-        raise short_url_not_found(short_code)
-    return link
+        raise short_url_not_found(short_code, domain.host or None)
+    try:
+        return get_link_for(g.api_user, short_code, domain.host or None)
+    except NotFound:
+        raise short_url_not_found(short_code, domain.host or None) from None
 
 
 def _item(link: Link) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def _order() -> tuple[Any, ...]:
     return column.asc(), Link.id.asc()
 
 
-def _criteria() -> queries.LinkFilter:
+def _criteria(domain: DomainRecord | None) -> queries.LinkFilter:
     start, end = inputs.date_range()
     if inputs.arg("apiKeyName"):
         raise refused("apiKeyName", "LinkFleet lists the links of the key's owner, by any key.")
@@ -94,6 +96,7 @@ def _criteria() -> queries.LinkFilter:
         created_before=end + _MICROSECOND if end else None,
         not_expired_at=utcnow() if inputs.arg_flag("excludePastValidUntil") else None,
         not_used_up=inputs.arg_flag("excludeMaxVisitsReached"),
+        domain=domain,
     )
 
 
@@ -102,8 +105,10 @@ def _criteria() -> queries.LinkFilter:
 def list_short_urls() -> Response:
     """The key owner's links (an admin's: all), filtered, ordered and paged as Shlink's."""
     window = inputs.window()
-    criteria, order = _criteria(), _order()
-    if not inputs.is_default_domain(inputs.arg("domain")):  # no link is on another domain
+    name = inputs.arg("domain") or None  # left out: every domain
+    domain = None if name is None else domains.resolve(name)
+    criteria, order = _criteria(domain), _order()
+    if name is not None and domain is None:  # no link is on a domain this service lacks
         return jsonify(
             shortUrls={
                 "data": [],
@@ -123,10 +128,15 @@ def list_short_urls() -> Response:
     return jsonify(shortUrls={"data": data, "pagination": paginator})
 
 
-def _same_link(url: str, slug: str | None, tags: list[str] | None, limit: Any) -> Link | None:
-    """``findIfExists``: the owner's link to ``url`` with the same slug, tags and visit
-    limit when those were sent."""
-    statement = select(Link).where(Link.owner_id == g.api_user.id, Link.url == url)
+def _same_link(
+    url: str, domain: DomainRecord, slug: str | None, tags: list[str] | None, limit: Any
+) -> Link | None:
+    """``findIfExists``: the owner's link to ``url`` on ``domain`` with the same slug, tags
+    and visit limit when those were sent."""
+    statement: Select[Link] = queries.filtered(
+        select(Link).where(Link.owner_id == g.api_user.id, Link.url == url),
+        queries.LinkFilter(domain=domain),
+    )
     if slug:
         statement = statement.where(Link.slug == slug)
     if limit is not None:
@@ -154,7 +164,18 @@ def _text_or_none(name: str, value: Any) -> str | None:
 
 
 def _slug_is_taken(slug: str) -> bool:
+    """Taken on any domain: a generated short code is then free on each."""
     return db.session.scalar(select(Link.id).where(Link.slug == slug)) is not None
+
+
+def _domain_of(value: Any) -> DomainRecord:
+    """A create's ``domain``: one of this service's, else ``invalid-data``."""
+    domain = domains.resolve(value)
+    if domain is None:
+        raise refused(
+            "domain", f"Not a domain of this service; use one of {domains.known_domains()}."
+        )
+    return domain
 
 
 @bp.route(f"{V3}/short-urls", methods=["POST"])
@@ -167,7 +188,7 @@ def create_short_url() -> Response:
     if not isinstance(long_url, str) or not long_url.strip():
         raise refused("longUrl", "Give the long URL to shorten.")
     _common_checks(data)
-    inputs.domain(data.get("domain"))
+    domain = _domain_of(data.get("domain"))
     slug = _text_or_none("customSlug", data.get("customSlug"))
     tags = inputs.tags("tags", data.get("tags"))
     title = _text_or_none("title", data.get("title"))
@@ -182,7 +203,7 @@ def create_short_url() -> Response:
             url = fields.check({"url": long_url.strip()})["url"]
         except ValidationError as error:
             raise invalid_data({"longUrl": error.errors["url"]}) from None
-        same = _same_link(url, slug, tags, max_visits)
+        same = _same_link(url, domain, slug, tags, max_visits)
         if same is not None:
             return jsonify(_item(same))
     if not slug and length is not None:
@@ -191,6 +212,7 @@ def create_short_url() -> Response:
         g.api_user,
         url=long_url,
         slug=slug,
+        domain=domain.host or None,
         tags=tags or [],
         title=title,
         expires_at=expires_at,

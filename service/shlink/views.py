@@ -1,25 +1,21 @@
-"""The rest of Shlink's REST API v3: health, domains, Mercure and the catch-all; the
+"""The rest of Shlink's REST API v3: health, Mercure and the catch-all; the
 blueprint's error handlers (every answer problem+json) are registered here."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import jsonify, request
+from flask import jsonify
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
 from ..errors import DEPENDENCY_ERRORS
 from ..extensions import csrf, db
 from ..extensions.routing import allowed_methods
-from ..links import queries
-from . import V3, bp, inputs, shapes
+from . import V3, bp, shapes
 from .auth import with_key
 from .errors import (
     MERCURE_NOT_CONFIGURED,
     NOT_FOUND,
     ShlinkProblem,
-    refused,
     register_error_handlers,
 )
 
@@ -28,31 +24,6 @@ csrf.exempt(bp)  # an API key in a header, never a cookie: nothing for CSRF to r
 
 #: The Shlink version whose API this surface speaks (the health answer's ``version``).
 SHLINK_VERSION = "5.0.0"
-_DOMAIN_REDIRECTS = "LinkFleet's fallback redirects are not configurable yet; send null."
-
-
-def _authority() -> str:
-    """The default domain: the host of the short URLs (``PUBLIC_URL``'s or this request's)."""
-    return urlsplit(queries.short_url("x")).netloc or request.host
-
-
-@bp.route(f"{V3}/domains", methods=["GET"])
-@with_key("read")
-def list_domains() -> Response:
-    return jsonify(shapes.domains_json(_authority()))
-
-
-@bp.route(f"{V3}/domains/redirects", methods=["PATCH"])
-@with_key("write")
-def edit_domain_redirects() -> Response:
-    """No fallback redirects (yet): setting them all to null is accepted, anything else not."""
-    data = inputs.body()
-    if not isinstance(data.get("domain"), str) or not inputs.is_default_domain(data["domain"]):
-        raise refused("domain", "Give LinkFleet's own domain.")
-    for name in shapes.NO_REDIRECTS:
-        if data.get(name) is not None:
-            raise refused(name, _DOMAIN_REDIRECTS)
-    return jsonify(dict(shapes.NO_REDIRECTS))
 
 
 @bp.route(f"{V3}/mercure-info", methods=["GET"])

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from ..analytics.erase import erase_link_visits, erase_orphan_visits
 from ..analytics.orphan_stats import orphan_totals
-from . import V3, bp, inputs, shapes, summaries
+from . import V3, bp, domains, inputs, shapes, summaries
 from .auth import with_key
 from .errors import (
     ShlinkProblem,
@@ -30,7 +30,9 @@ ADMINS_ONLY = "Orphan visits belong to no account; only an administrator's key m
 
 
 def _visits_query() -> dict[str, Any]:
-    """A visit list's arguments, checked (a bad one is ``invalid-data``), as an empty list."""
+    """A visit list's arguments, checked (a bad one is ``invalid-data``), as an empty list;
+    a ``domain`` filter (tag, orphan and non-orphan visits) leaves it empty."""
+    inputs.arg("domain")
     window = inputs.window()
     inputs.date_range()
     inputs.arg_flag("excludeBots")
@@ -63,7 +65,7 @@ def tag_visits(tag: str) -> Response:
 @bp.route(f"{V3}/domains/<domain>/visits", methods=["GET"])
 @with_key("read")
 def domain_visits(domain: str) -> Response:
-    if not inputs.is_default_domain(domain):
+    if domains.resolve(domain) is None:
         raise domain_not_found(domain)
     return jsonify(_visits_query())
 

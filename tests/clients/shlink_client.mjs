@@ -1,9 +1,10 @@
 // Drives every method of the npm client `@shlinkio/shlink-js-sdk` (unchanged) against
 // SHLINK_BASE (the server, without /rest) with SHLINK_KEY (read-write), SHLINK_READ_KEY
-// (read-only) and SHLINK_ADMIN_KEY (an administrator's), and prints one JSON object with what
-// each call returned or the problem it threw, and where the short URL of the redirect rules
-// sent a visitor (fetched through the same server). tests/e2e/test_shlink_client.py runs it
+// (read-only) and SHLINK_ADMIN_KEY (an administrator's), SHLINK_DOMAIN being an added domain,
+// and prints one JSON object with what each call returned or the problem it threw, and where
+// the short URLs sent a visitor (fetched through the same server, with the domain's Host). tests/e2e/test_shlink_client.py runs it
 // against a live fleet through nginx and asserts on that object.
+import { request } from "node:http";
 import { ShlinkApiClient } from "@shlinkio/shlink-js-sdk";
 import { FetchHttpClient } from "@shlinkio/shlink-js-sdk/fetch";
 
@@ -36,6 +37,33 @@ async function visit(path, userAgent, language = "de-DE,de;q=0.9") {
     location: response.headers.get("location"),
     cacheControl: response.headers.get("cache-control"),
   };
+}
+
+// A visitor's request on the domain `host` (through the same server): status and Location.
+function visitOn(host, path) {
+  const url = new URL(`${baseUrl}/${path}`);
+  return new Promise((resolve, reject) => {
+    const sent = request(
+      { hostname: url.hostname, port: url.port, path: url.pathname, headers: { Host: host } },
+      (response) => {
+        response.resume();
+        resolve({ status: response.statusCode, location: response.headers.location ?? null });
+      },
+    );
+    sent.on("error", reject);
+    sent.end();
+  });
+}
+
+// `visitOn` once it goes to `wanted` (every replica loads a new domain within a second), or
+// the last answer after 10 s.
+async function visitOnUntil(host, path, wanted) {
+  for (let attempt = 0; attempt < 40; attempt += 1) {
+    const answer = await visitOn(host, path);
+    if (answer.location === wanted) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return visitOn(host, path);
 }
 
 // The redirect once it goes to `wanted` (an edit reaches every replica within a second), or
@@ -179,12 +207,46 @@ result.deleteTags = await outcome(() => shlink.deleteTags([`renamed-${suffix}`])
 result.tagsAfter = await outcome(() => shlink.listTags());
 result.listDomains = await outcome(() => shlink.listDomains());
 const host = new URL(baseUrl).hostname;
-result.editDomainRedirectsNull = await outcome(() =>
-  shlink.editDomainRedirects({ domain: host, baseUrlRedirect: null }),
+// A short URL with the same short code on the added domain: a second link.
+const domain = process.env.SHLINK_DOMAIN;
+const onDomain = { shortCode: slug, domain };
+result.createOnDomain = await outcome(() =>
+  shlink.createShortUrl({ longUrl: `${longUrl}/on-domain`, customSlug: slug, domain }),
+);
+result.getOnDomain = await outcome(() => shlink.getShortUrl(onDomain));
+result.getOnDefaultDomain = await outcome(() => shlink.getShortUrl(id));
+result.listOnDomain = await outcome(() => shlink.listShortUrls({ domain }));
+result.domainVisitsOnDomain = await outcome(() => shlink.getDomainVisits(domain));
+result.visitOnDomain = await visitOnUntil(domain, slug, `${longUrl}/on-domain`);
+// Domains are administered: a key that is not an administrator's may not edit them.
+result.editDomainRedirectsForbidden = await outcome(() =>
+  shlink.editDomainRedirects({ domain, baseUrlRedirect: "https://example.org/sdk-home" }),
 );
 result.editDomainRedirects = await outcome(() =>
-  shlink.editDomainRedirects({ domain: host, baseUrlRedirect: "https://example.org/" }),
+  admin.editDomainRedirects({
+    domain,
+    baseUrlRedirect: "https://example.org/sdk-home",
+    invalidShortUrlRedirect: "https://example.org/sdk-missing",
+  }),
 );
+result.listDomainsAfter = await outcome(() => shlink.listDomains());
+result.visitDomainRoot = await visitOnUntil(domain, "", "https://example.org/sdk-home");
+result.visitDomainMissing = await visitOnUntil(
+  domain,
+  `missing-${suffix}`,
+  "https://example.org/sdk-missing",
+);
+result.editDefaultDomainNull = await outcome(() =>
+  admin.editDomainRedirects({ domain: host, baseUrlRedirect: null }),
+);
+result.editDefaultDomain = await outcome(() =>
+  admin.editDomainRedirects({ domain: host, baseUrlRedirect: "https://example.org/" }),
+);
+result.editUnknownDomain = await outcome(() =>
+  admin.editDomainRedirects({ domain: `nowhere-${suffix}.example`, baseUrlRedirect: null }),
+);
+result.deleteOnDomain = await outcome(() => shlink.deleteShortUrl(onDomain));
+result.getOnDomainDeleted = await outcome(() => shlink.getShortUrl(onDomain));
 result.mercureInfo = await outcome(() => shlink.mercureInfo());
 result.takenSlug = await outcome(() => shlink.createShortUrl({ longUrl, customSlug: slug }));
 result.crawlable = await outcome(() => shlink.createShortUrl({ longUrl, crawlable: true }));

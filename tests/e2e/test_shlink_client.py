@@ -68,13 +68,14 @@ def run(fleet: Fleet) -> dict[str, Any]:
     ).stdout.strip()
     suffix = uuid.uuid4().hex[:8]
     admin_key = _orphans_counted(fleet, suffix)
+    domain = fleet.cli("domains", "add", f"sdk-{suffix}.example.test").stdout.strip()
     output = run_client(
         "shlink_client.mjs",
         SDK,
         {"SHLINK_BASE": fleet.url, "SHLINK_KEY": key, "SHLINK_READ_KEY": read_key,
-         "SHLINK_ADMIN_KEY": admin_key, "SHLINK_SUFFIX": suffix},
+         "SHLINK_ADMIN_KEY": admin_key, "SHLINK_SUFFIX": suffix, "SHLINK_DOMAIN": domain},
     )  # fmt: skip
-    output["suffix"] = suffix
+    output["suffix"], output["domain"] = suffix, domain
     return output
 
 
@@ -204,14 +205,50 @@ def test_tags(run: dict[str, Any]) -> None:
 
 
 def test_domains_and_mercure(run: dict[str, Any], fleet: Fleet) -> None:
+    domain = run["domain"]
+    nothing = {"baseUrlRedirect": None, "regular404Redirect": None, "invalidShortUrlRedirect": None}
     domains = _value(run, "listDomains")
-    assert [domain["isDefault"] for domain in domains["data"]] == [True]
-    assert domains["data"][0]["domain"] == fleet.url.split("://", 1)[1]
-    assert domains["defaultRedirects"]["baseUrlRedirect"] is None
-    assert _value(run, "editDomainRedirectsNull")["baseUrlRedirect"] is None
-    refused = _problem(run, "editDomainRedirects", 400, "invalid-data")
+    assert domains["data"][0] == {
+        "domain": fleet.url.split("://", 1)[1], "isDefault": True, "redirects": nothing,
+    }  # fmt: skip
+    assert {"domain": domain, "isDefault": False, "redirects": nothing} in domains["data"]
+    assert domains["defaultRedirects"] == nothing
+    redirects = {
+        "baseUrlRedirect": "https://example.org/sdk-home",
+        "regular404Redirect": None,
+        "invalidShortUrlRedirect": "https://example.org/sdk-missing",
+    }
+    assert "administrator" in _problem(run, "editDomainRedirectsForbidden", 403)["detail"]
+    assert _value(run, "editDomainRedirects") == redirects
+    after = _value(run, "listDomainsAfter")["data"]
+    assert {"domain": domain, "isDefault": False, "redirects": redirects} in after
+    # Through nginx, on whichever replica answers: the new fallbacks of the domain.
+    assert run["visitDomainRoot"] == {"status": 302, "location": redirects["baseUrlRedirect"]}
+    missing = run["visitDomainMissing"]
+    assert missing == {"status": 302, "location": redirects["invalidShortUrlRedirect"]}
+    assert _value(run, "editDefaultDomainNull") == nothing
+    refused = _problem(run, "editDefaultDomain", 400, "invalid-data")
     assert refused["invalidElements"] == ["baseUrlRedirect"]
+    unknown = _problem(run, "editUnknownDomain", 404, "domain-not-found")
+    assert unknown["authority"] == f"nowhere-{run['suffix']}.example"
     _problem(run, "mercureInfo", 501, "mercure-not-configured")
+
+
+def test_a_short_url_on_a_second_domain(run: dict[str, Any]) -> None:
+    """The same short code on the added domain is a second link, with its own short URL."""
+    slug, domain = f"shlink-{run['suffix']}", run["domain"]
+    created = _value(run, "createOnDomain")
+    assert (created["shortCode"], created["domain"]) == (slug, domain)
+    assert created["shortUrl"] == f"http://{domain}/{slug}"
+    assert created["longUrl"].endswith("/on-domain")
+    assert _value(run, "getOnDomain") == created
+    assert _value(run, "getOnDefaultDomain")["domain"] is None
+    listed = _value(run, "listOnDomain")
+    assert [(item["shortCode"], item["domain"]) for item in listed["data"]] == [(slug, domain)]
+    assert _value(run, "domainVisitsOnDomain")["data"] == []
+    assert run["visitOnDomain"] == {"status": 302, "location": created["longUrl"]}
+    assert run["deleteOnDomain"] == {"ok": True, "value": None}
+    _problem(run, "getOnDomainDeleted", 404, "short-url-not-found")
 
 
 def test_errors_reach_the_client_as_shlink_problems(run: dict[str, Any]) -> None:

@@ -503,27 +503,7 @@ def test_rename_and_delete_tags(shlink: ShlinkClient, bob: Account) -> None:
     assert shlink.request("GET", "/tags").get_json()["tags"]["data"] == ["keep"]
 
 
-# -- domains, mercure, routes (redirect rules: test_shlink_rules.py) -------------------------
-
-
-def test_domains_and_their_redirects(shlink: ShlinkClient) -> None:
-    nothing = {"baseUrlRedirect": None, "regular404Redirect": None, "invalidShortUrlRedirect": None}
-    assert shlink.request("GET", "/domains").get_json() == {
-        "domains": {
-            "data": [{"domain": "localhost", "isDefault": True, "redirects": nothing}],
-            "defaultRedirects": nothing,
-        }
-    }
-    same = shlink.request("PATCH", "/domains/redirects", json={"domain": "localhost", **nothing})
-    assert same.get_json() == nothing
-    refused = shlink.request(
-        "PATCH",
-        "/domains/redirects",
-        json={"domain": "localhost", "baseUrlRedirect": "https://example.org/"},
-    )
-    assert problem_of(refused, 400, "invalid-data")["invalidElements"] == ["baseUrlRedirect"]
-    other = shlink.request("PATCH", "/domains/redirects", json={"domain": "other.example"})
-    assert problem_of(other, 400, "invalid-data")["invalidElements"] == ["domain"]
+# -- mercure, routes (redirect rules: test_shlink_rules.py, domains: test_shlink_domains.py) --
 
 
 def test_mercure_is_not_configured(shlink: ShlinkClient) -> None:
