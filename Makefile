@@ -82,7 +82,8 @@ restart: $(STAMP) ## Rolling restart of the replicas, one at a time, no failed r
 	@$(LINKFLEET) fleet restart
 
 test: test-deps $(STAMP) ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
-	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	   --durations=15 --junitxml=.run/test-report.xml $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
 
