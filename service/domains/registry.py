@@ -67,6 +67,8 @@ class DomainRecord:
 
 
 DEFAULT = DomainRecord(host="")
+#: What :func:`domain_for` asks :func:`route` to answer while the process has no map.
+UNLOADED = DomainRecord(host="\x00unloaded")
 
 
 def load_domains() -> dict[str, DomainRecord]:
@@ -94,24 +96,31 @@ def default_hosts(config: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset({public, *(alias for alias in aliases if alias)})
 
 
-def route(state: Any, raw_host: str, config: Mapping[str, Any]) -> DomainRecord | None:
+def route(
+    state: Any, raw_host: str, config: Mapping[str, Any], *, unloaded: DomainRecord | None = None
+) -> DomainRecord | None:
     """The domain ``raw_host`` names (None: unknown host) from ``state``'s loaded map
     (:meth:`service.links.cache.LinkCache.domain_state`) and the app's ``config``; no
-    database, no Redis."""
-    found: DomainRecord | None = state.routes.get(raw_host)
+    database, no Redis. ``unloaded`` while the process has no map.
+
+    The map and the resolved hosts are read once: the cache's listener drops both at any
+    moment (a domain changed, or it subscribed again), and a lookup that read the map twice
+    would take a dropped map for an unknown host; a host resolved from a map dropped
+    meanwhile goes into that map's own, discarded, dict."""
+    domains, routes = state.domains, state.routes
+    found: DomainRecord | None = routes.get(raw_host)
     if found is not None:
         return found
-    domains = state.domains
     if domains is None:
-        return None
+        return unloaded
     host = request_host(raw_host)
     found = domains.get(host) if host else None
     if found is None:
         defaults = default_hosts(config)
         if defaults is None or host in defaults:
             found = DEFAULT
-    if found is not None and len(state.routes) < MAX_ROUTES:
-        state.routes[raw_host] = found
+    if found is not None and len(routes) < MAX_ROUTES:
+        routes[raw_host] = found
     return found
 
 
@@ -121,7 +130,8 @@ def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
     from ..links.cache import link_cache
 
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    state = link_cache.domain_state(app)
-    if state.domains is None:
-        return DEFAULT
-    return route(state, raw_host, app.config)
+    for _ in range(3):  # a map dropped by the listener right after loading is loaded again
+        found = route(link_cache.domain_state(app), raw_host, app.config, unloaded=UNLOADED)
+        if found is not UNLOADED:
+            return found
+    return DEFAULT

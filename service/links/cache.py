@@ -305,7 +305,7 @@ class LinkCache:
             return None  # no listener here yet: only a full lookup starts it
         key = slug
         if raw_host is not None:
-            domain = state.routes.get(raw_host) or route(state, raw_host, app.config)
+            domain = route(state, raw_host, app.config)
             if domain is None:
                 return None
             if domain.prefix:
