@@ -361,7 +361,7 @@ def test_kill_9_of_the_worker_mid_stream_loses_and_doubles_nothing(
                 f"the restarted worker did not finish: {log.read_text()[-2000:]}",
             )
             second.send_signal(signal.SIGTERM)  # graceful: finishes its batch and exits 0
-            assert second.wait(15) == 0
+            assert second.wait(60) == 0
         finally:
             if second.poll() is None:
                 second.kill()
@@ -501,7 +501,7 @@ def test_worker_serves_its_lag_and_throughput_as_metrics(
         assert 'linkfleet_analytics_worker_events_total{outcome="counted"} 20.0' in text
         assert "linkfleet_analytics_worker_events_per_second" in text
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(15) == 0
+        assert worker.wait(60) == 0  # niced and SCHED_BATCH: slow to get a CPU on a busy machine
     finally:
         if worker.poll() is None:
             worker.kill()

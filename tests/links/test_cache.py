@@ -226,13 +226,15 @@ def test_invalidations_are_published(
     change(app, slug, title="new title")
     seen: list[bytes] = []
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and len(seen) < 4:
+    while time.monotonic() < deadline:
         message = pubsub.get_message(timeout=0.1)
         if message and message["type"] == "message":
             seen.append(message["data"])
     pubsub.close()
-    # create and update at once, then one more time after the delay, for both together
-    assert seen == [slug.encode()] * 3
+    # Create and update at once, then one more time after the delay: once for both when the
+    # update came within the delay of the create, else once each (a slow machine).
+    assert set(seen) == {slug.encode()}
+    assert len(seen) in (3, 4)
 
 
 def test_second_invalidations_share_one_timer(app: Flask, redis_server: RedisServer) -> None:

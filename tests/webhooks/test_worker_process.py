@@ -45,18 +45,18 @@ def test_the_worker_process_delivers_link_events_and_clicks(
     log = tmp_path / "worker.log"
     worker: subprocess.Popen[bytes] = start_worker(env, log)
     try:
-        wait_until(lambda: receiver.events() == ["link.created"], 20, f"no delivery: {log}")
+        wait_until(lambda: receiver.events() == ["link.created"], 60, f"no delivery: {log}")
         client = redis.Redis.from_url(app.config["REDIS_URL"])
         with app.app_context():
             link_id = db.session.scalar(select(Link.id).where(Link.slug == "from-worker"))
         xadd_events(client, [event("from-worker", link=link_id, ts=time.time())], DEFAULT_STREAM)
         client.close()
-        wait_until(lambda: len(receiver.received) == 2, 20, f"no clicks: {log.read_text()[-2000:]}")
+        wait_until(lambda: len(receiver.received) == 2, 60, f"no clicks: {log.read_text()[-2000:]}")
         clicked = receiver.received[1].json
         assert clicked["type"] == "link.clicked"
         assert clicked["data"]["links"] == [{"slug": "from-worker", "clicks": 1}]
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(15) == 0
+        assert worker.wait(60) == 0  # the worker runs niced and SCHED_BATCH
     finally:
         if worker.poll() is None:
             worker.kill()
