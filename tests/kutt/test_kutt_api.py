@@ -140,8 +140,8 @@ def test_reuse_answers_the_owners_link_to_the_same_target(kutt: KuttClient) -> N
 
 
 def test_the_default_domain_is_accepted_and_others_refused(kutt: KuttClient) -> None:
-    for own in ("localhost", "www.localhost", "http://localhost/"):
-        kutt.create(domain=own)
+    for own in ("localhost", "www.localhost", "http://localhost/", "", None):
+        assert kutt.create(domain=own)["domain"] is None
     response = kutt.request(
         "POST", "/links", json={"target": "https://example.com/", "domain": "other.example"}
     )
