@@ -1,6 +1,7 @@
-"""The write API of domains, shared by the CLI, the REST API and the admin page.
+"""The write API of domains, shared by the CLI, the REST API and the admin page, and the
+lookups the peer APIs (Shlink's, Kutt's) name domains with.
 
-Each function validates first, commits, then announces the change on the link cache's
+Each write validates first, commits, then announces the change on the link cache's
 channel (:meth:`~service.links.cache.LinkCache.domains_changed`), so every replica reloads
 its domain map within a second. A domain that still has links is not removed: its links
 would lose their short URLs silently; move or delete them first.
@@ -18,10 +19,10 @@ from ..extensions import db
 from ..links.cache import link_cache
 from ..links.errors import LinkError, ValidationError
 from ..links.models import Link
-from ..links.validation import service_hosts, validate_target_url
+from ..links.validation import is_service_host, service_hosts, validate_target_url
 from .hosts import normalise_host
 from .models import Domain
-from .registry import default_hosts
+from .registry import DEFAULT, DomainRecord, default_hosts
 
 #: The fallback redirects a domain may have, each an http(s) URL or None.
 FALLBACKS = ("root_redirect", "not_found_redirect", "expired_redirect")
@@ -95,6 +96,16 @@ def get_domain(host: str) -> Domain:
     if domain is None:
         raise NoSuchDomain(normal)
     return domain
+
+
+def resolve(value: str) -> DomainRecord | None:
+    """The domain a peer API's ``domain`` value names: an added domain by its host in any
+    spelling its normal form accepts (``GO.Example.com:443`` is ``go.example.com``),
+    :data:`~.registry.DEFAULT` for a host of this service; None for any other host."""
+    try:
+        return DomainRecord.from_domain(get_domain(value))
+    except NoSuchDomain:
+        return DEFAULT if is_service_host(value) else None
 
 
 def link_count(domain: Domain) -> int:

@@ -3,9 +3,10 @@
 The gate (an app-wide ``before_request``; the redirect lane has its own dict lookup) answers
 what the ``Host`` alone decides: a host that is no domain of this service gets the 404 page
 for every path but the health and metrics routes (no open relay); an added domain serves
-only its short links (their redirect, password form and preview) and the static files
-their pages use (as Shlink's extra domains do), ``GET /`` going to its ``root_redirect``;
-the default domain serves everything, the dashboard and API included.
+only its short links (their redirect, password form and preview), the static files
+their pages use (as Shlink's extra domains do) and Shlink's health check, ``GET /`` going
+to its ``root_redirect``; the default domain serves everything, the dashboard and API
+included.
 
 The page lists the domains and adds, edits and removes them (administrators only; others
 get 403). A removal of a domain with links is refused with the reason on the page.
@@ -41,6 +42,9 @@ OPEN_BLUEPRINTS = frozenset({"ops"})
 #: What an added domain serves: the redirect, the password form of protected links and the
 #: ``/<slug>+`` preview.
 LINK_BLUEPRINTS = frozenset({"redirect", "redirect.password", "preview"})
+#: Single endpoints an added domain serves besides: the static files of those pages, and
+#: Shlink's health check, which Shlink's clients call on every domain they were given.
+LINK_ENDPOINTS = frozenset({"static", "shlink.health"})
 
 
 @bp.before_app_request
@@ -52,8 +56,12 @@ def host_gate() -> None:
     if domain is None:
         request.environ[ORPHAN_MARK] = "regular_404"
         raise NotFound(UNKNOWN_HOST)
-    if domain.is_default or request.blueprint in LINK_BLUEPRINTS or request.endpoint == "static":
-        return  # static: the stylesheet of the password form and the error pages
+    if (
+        domain.is_default
+        or request.blueprint in LINK_BLUEPRINTS
+        or request.endpoint in LINK_ENDPOINTS
+    ):
+        return
     if request.path == "/":
         request.environ[ORPHAN_MARK] = "base_url"  # Shlink's name for a domain's root
         fallback(domain.root_redirect)

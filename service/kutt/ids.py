@@ -8,6 +8,9 @@ importer's bulk inserts included): an RFC 9562 version-8 ("vendor-specific") UUI
 second. The fingerprint matters because SQLite may give a deleted link's id to a new link:
 the old id then names nothing (404) instead of the newcomer. It is a plain hash, not keyed by
 the secret key, so rotating the secret keeps every id a client has stored.
+
+A domain's Kutt id is the name-based (version 5) UUID of its host: no link id can be one,
+and it names the same domain for as long as the host is added.
 """
 
 from __future__ import annotations
@@ -62,3 +65,8 @@ def link_id_of(text: str) -> int | None:
 def names(text: str, link_id: int, created_at: datetime) -> bool:
     """True when ``text`` is the Kutt id of this very link (not of an earlier holder of its id)."""
     return text.lower() == public_id(link_id, created_at)
+
+
+def domain_public_id(host: str) -> str:
+    """The Kutt id of the added domain ``host`` (its normal form)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host))

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
+from ..domains import services as domains
+from ..domains.registry import DEFAULT, DomainRecord
 from ..extensions.types import utcnow
 from ..links.errors import ValidationError
 from ..links.fields import CONTROL_CHARACTERS, MAX_TITLE_LENGTH
@@ -28,6 +30,7 @@ MIN_EXPIRY = timedelta(minutes=1)
 MAX_EXPIRY = timedelta(days=36525)
 _MILLISECOND = timedelta(milliseconds=1)
 EXPIRY_FORMAT = "Expire format is invalid. Valid examples: 1m, 8h, 42 days."
+UNUSABLE_DOMAIN = "You can't use this domain."
 #: Kutt's list never returns more than this many links at once.
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
@@ -150,26 +153,27 @@ def expiry(value: Any, *, now: datetime | None = None) -> datetime | None:
     return (now or utcnow()) + timedelta(milliseconds=milliseconds)
 
 
-def _bare_host(value: str) -> str:
-    text = value.strip().lower()
-    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
-    return host.removeprefix("www.").rstrip(".")
-
-
-def domain(value: Any) -> None:
-    """LinkFleet serves one host: its own name is accepted (as Kutt takes its default
-    domain), any other is refused with Kutt's message."""
+def domain(value: Any) -> DomainRecord:
+    """The domain a link is created on: left out, the default one; LinkFleet's own host name
+    too (with or without ``www.``, as Kutt takes its default domain); an added domain's host
+    in any spelling its normal form accepts, port included. Any other is refused with Kutt's
+    message (Kutt: a domain that is not the user's)."""
     if not _given(value):
-        return
+        return DEFAULT
     if not isinstance(value, str):
         raise bad("Domain should be string.")
+    text = value.strip().lower()
     try:
-        sent = _bare_host(value)
-    except ValueError:
-        sent = ""
-    own = {host.removeprefix("www.") for host in service_hosts()}
-    if not sent or sent not in own:
-        raise bad("You can't use this domain.")
+        parts = urlsplit(text if "//" in text else f"//{text}")
+        host = (parts.hostname or "").removeprefix("www.").rstrip(".")
+    except ValueError:  # no URL parser accepts it
+        raise bad(UNUSABLE_DOMAIN) from None
+    found = domains.resolve(parts.netloc) if parts.netloc else None
+    if found is None and host and host in {own.removeprefix("www.") for own in service_hosts()}:
+        found = DEFAULT
+    if found is None:
+        raise bad(UNUSABLE_DOMAIN)
+    return found
 
 
 def query_integer(name: str, default: int) -> int:

@@ -4,8 +4,9 @@ A link is Kutt's sanitized link: ``id`` (see :mod:`.ids`), ``address`` (the shor
 ``target``, ``description`` (LinkFleet's title, null when empty), ``link`` (the short URL),
 ``password`` (whether there is one, never the password), ``banned`` (LinkFleet's
 "disabled"), ``expire_in`` (the expiry, or null), ``visit_count`` (the clicks the analytics
-worker counted, as ``/api/v1`` shows them), ``domain`` (always null: the default domain) and
-``created_at``/``updated_at``; times as JavaScript's ``toISOString`` writes them.
+worker counted, as ``/api/v1`` shows them), ``domain`` (the added domain's host, null on
+the default domain) and ``created_at``/``updated_at``; times as JavaScript's ``toISOString``
+writes them. A domain is Kutt's sanitized domain (see :func:`domain_json`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..analytics.stats import link_stats
+from ..domains.models import Domain
 from ..links.models import Link
 from ..links.queries import LinkRow
-from .ids import public_id
+from .ids import domain_public_id, public_id
 
 #: Kutt's browser and OS names (always listed, with zeros); any other family is "other".
 BROWSERS = ("chrome", "edge", "firefox", "ie", "opera", "other", "safari")
@@ -63,7 +65,7 @@ def link_json(row: LinkRow) -> dict[str, Any]:
         "banned": bool(link.disabled),
         "created_at": js_time(link.created_at),
         "description": link.title or None,
-        "domain": None,
+        "domain": link.host,
         "expire_in": js_time(link.expires_at),
         "id": kutt_id(link),
         "link": row.short_url,
@@ -71,6 +73,21 @@ def link_json(row: LinkRow) -> dict[str, Any]:
         "target": link.url,
         "updated_at": js_time(link.updated_at),
         "visit_count": row.clicks,
+    }
+
+
+def domain_json(domain: Domain) -> dict[str, Any]:
+    """An added domain as Kutt lists a user's domains: ``address`` (the host, as ``domain``
+    names it on create), ``homepage`` (where its ``/`` leads: the root redirect, or null),
+    never ``banned``; LinkFleet keeps no time of a domain's last change, so ``updated_at``
+    is its creation time."""
+    return {
+        "address": domain.host,
+        "banned": False,
+        "created_at": js_time(domain.created_at),
+        "homepage": domain.root_redirect,
+        "id": domain_public_id(domain.host),
+        "updated_at": js_time(domain.created_at),
     }
 
 

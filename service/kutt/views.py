@@ -1,4 +1,5 @@
-"""The routes of Kutt API v2: health, links (list, create, edit, delete, stats), users.
+"""The routes of Kutt API v2: health, links (list, create, edit, delete, stats), users and
+the refused domain writes.
 
 Authorization is the links service's: :func:`~service.links.services.visible_links` only
 ever yields what the key's owner may see (own links; an admin all), and anything else is
@@ -17,6 +18,7 @@ from werkzeug.wrappers import Response
 from ..api.auth import authenticate_token, require_key
 from ..api.errors import ApiProblem
 from ..api.models import ApiKey
+from ..domains import services as domains
 from ..extensions import csrf, db
 from ..extensions.routing import allowed_methods
 from ..extensions.types import utcnow
@@ -26,13 +28,17 @@ from ..links.services import create_link, delete_link, update_link, visible_link
 from . import bp, inputs
 from .errors import KuttError, error_response, register_error_handlers
 from .ids import link_id_of, names
-from .shapes import link_json, stats_json
+from .shapes import domain_json, link_json, stats_json
 
 register_error_handlers(bp)
 csrf.exempt(bp)  # an API key in a header, never a cookie: nothing for CSRF to ride on
 
 #: Kutt's answer to a missing or unknown key.
 UNAUTHORIZED = "Unauthorized."
+ADMINS_ONLY = (
+    "Domains are added and removed by an administrator of LinkFleet (linkfleet domains, or "
+    "/api/v1/domains); the Kutt API does not change them."
+)
 #: Kutt's header; header names are case-insensitive, so ``X-API-KEY`` works too.
 KEY_HEADER = "X-API-Key"
 #: Expiries closer than this to the current one are not a change (as Kutt compares them).
@@ -112,16 +118,25 @@ def create() -> Response:
     reuse = inputs.boolean(fields.get("reuse"), "Reuse must be boolean.")
     title = inputs.description(fields.get("description"))
     expires_at = inputs.expiry(fields.get("expire_in"))
-    inputs.domain(fields.get("domain"))
+    domain = inputs.domain(fields.get("domain"))
     user = g.api_user
     if reuse:
         same = db.session.scalars(
-            select(Link).where(Link.owner_id == user.id, Link.url == target).order_by(Link.id)
+            queries.filtered(
+                select(Link).where(Link.owner_id == user.id, Link.url == target),
+                queries.LinkFilter(domain=domain),
+            ).order_by(Link.id)
         ).first()
         if same is not None:
             return _link_response(same)
-    link = create_link(  # a taken short name is the service's SlugTaken: 409
-        user, url=target, slug=slug, title=title, expires_at=expires_at, password=password
+    link = create_link(  # a short name taken on the domain is the service's SlugTaken: 409
+        user,
+        url=target,
+        slug=slug,
+        domain=domain.host or None,
+        title=title,
+        expires_at=expires_at,
+        password=password,
     )
     return _link_response(link, 201)
 
@@ -187,12 +202,24 @@ def stats(public_id: str) -> Response:
 @_with_key("read")
 def user_info() -> Response:
     """Kutt's user info: the key (the one this request presented: LinkFleet only keeps
-    hashes), the email and the custom domains (none: one host serves every link)."""
+    hashes), the email and the domains the user may create links on (Kutt: the user's own;
+    LinkFleet: every added domain, which every account may use)."""
     response = jsonify(
-        apikey=request.headers.get(KEY_HEADER, "").strip(), email=g.api_user.email, domains=[]
+        apikey=request.headers.get(KEY_HEADER, "").strip(),
+        email=g.api_user.email,
+        domains=[domain_json(domain) for domain in domains.list_domains()],
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Kutt's users add and remove their own domains; LinkFleet's are an administrator's, for
+# every account, and need their DNS pointed at the fleet: no Kutt request changes them.
+@bp.route("/domains", methods=["POST"])
+@bp.route("/domains/<public_id>", methods=["DELETE"])
+@_with_key("write")
+def domains_are_administered(public_id: str = "") -> Response:
+    raise KuttError(403, ADMINS_ONLY)
 
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

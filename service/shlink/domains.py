@@ -20,9 +20,8 @@ from ..domains import services
 from ..domains.models import Domain
 from ..domains.registry import DEFAULT, DomainRecord
 from ..links import queries
-from ..links.errors import LinkError, ValidationError
+from ..links.errors import ValidationError
 from ..links.fields import CONTROL_CHARACTERS
-from ..links.validation import is_service_host
 from . import V3, bp, inputs, shapes
 from .auth import with_key
 from .errors import ShlinkProblem, domain_not_found, invalid_data, refused
@@ -46,13 +45,6 @@ def default_authority() -> str:
     return urlsplit(queries.short_url("x")).netloc or request.host
 
 
-def _added(value: str) -> Domain | None:
-    try:
-        return services.get_domain(value)
-    except LinkError:
-        return None
-
-
 def resolve(value: Any) -> DomainRecord | None:
     """The domain ``value`` names (:data:`~service.domains.registry.DEFAULT` for the default
     one), or None when it names none of this service's domains."""
@@ -60,10 +52,7 @@ def resolve(value: Any) -> DomainRecord | None:
         return DEFAULT
     if not isinstance(value, str) or CONTROL_CHARACTERS.search(value):
         return None
-    domain = _added(value)
-    if domain is not None:
-        return DomainRecord.from_domain(domain)
-    return DEFAULT if is_service_host(value) else None
+    return services.resolve(value)
 
 
 def known_domains() -> str:

@@ -1,6 +1,7 @@
 // Drives every method of the npm client `kutt` (unchanged) that maps to LinkFleet's Kutt API,
-// against KUTT_API with KUTT_KEY (read-write) and KUTT_READ_KEY (read-only), and prints one
-// JSON object with what each call returned or the error it raised. tests/e2e/test_kutt_client.py
+// against KUTT_API with KUTT_KEY (read-write) and KUTT_READ_KEY (read-only), KUTT_DOMAIN being
+// an added domain, and prints one JSON object with what each call returned or the error it
+// raised. tests/e2e/test_kutt_client.py
 // runs it against a live fleet through nginx and asserts on that object.
 import { Kutt } from "kutt";
 
@@ -52,6 +53,14 @@ result.update = await outcome(() =>
   }),
 );
 result.stats = await outcome(() => links.stats(created.id));
+// The changed address again, on the added domain: a second link.
+result.createOnDomain = await outcome(() =>
+  links.create({
+    target: `${target}/on-domain`,
+    customurl: `kutt-${suffix}-changed`,
+    domain: process.env.KUTT_DOMAIN,
+  }),
+);
 result.users = await outcome(() => kutt.users().info());
 result.badTarget = await outcome(() => links.create({ target: "ftp://example.org/file" }));
 result.takenAddress = await outcome(() =>
@@ -61,6 +70,9 @@ result.readOnlyCreate = await outcome(() => readOnly.links().create({ target }))
 result.readOnlyList = await outcome(() => readOnly.links().list());
 result.badKey = await outcome(() => client("not-a-key").links().list());
 result.domainCreate = await outcome(() => kutt.domains().create({ address: "own.example" }));
+result.domainRemove = await outcome(() =>
+  kutt.domains().remove(result.users.value?.domains?.[0]?.id ?? "no-domain-listed"),
+);
 result.remove = await outcome(() => links.remove(created.id));
 result.removedAgain = await outcome(() => links.remove(created.id));
 result.statsOfRemoved = await outcome(() => links.stats(created.id));

@@ -55,6 +55,33 @@ function visitOn(host, path) {
   });
 }
 
+// The SDK's transport for the added domain, which has no DNS: `fetch` for FetchHttpClient
+// that sends each request to the server at SHLINK_BASE with the URL's authority as its Host.
+function fetchThroughServer(url, init = {}) {
+  const wanted = new URL(url);
+  const server = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const sent = request(
+      {
+        hostname: server.hostname,
+        port: server.port,
+        path: `${wanted.pathname}${wanted.search}`,
+        method: init.method ?? "GET",
+        headers: { ...init.headers, Host: wanted.host },
+      },
+      (response) => {
+        const chunks = [];
+        response.on("data", (chunk) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve(new Response(Buffer.concat(chunks), { status: response.statusCode })),
+        );
+      },
+    );
+    sent.on("error", reject);
+    sent.end(init.body);
+  });
+}
+
 // `visitOn` once it goes to `wanted` (every replica loads a new domain within a second), or
 // the last answer after 10 s.
 async function visitOnUntil(host, path, wanted) {
@@ -218,6 +245,12 @@ result.getOnDefaultDomain = await outcome(() => shlink.getShortUrl(id));
 result.listOnDomain = await outcome(() => shlink.listShortUrls({ domain }));
 result.domainVisitsOnDomain = await outcome(() => shlink.getDomainVisits(domain));
 result.visitOnDomain = await visitOnUntil(domain, slug, `${longUrl}/on-domain`);
+// The SDK's health check of a domain, as shlink-web-client makes it for each one it lists.
+const throughServer = new ShlinkApiClient(new FetchHttpClient(fetchThroughServer), {
+  baseUrl,
+  apiKey: process.env.SHLINK_KEY,
+});
+result.healthOnDomain = await outcome(() => throughServer.health({ domain }));
 // Domains are administered: a key that is not an administrator's may not edit them.
 result.editDomainRedirectsForbidden = await outcome(() =>
   shlink.editDomainRedirects({ domain, baseUrlRedirect: "https://example.org/sdk-home" }),

@@ -67,6 +67,11 @@ class Fleet:
         """An account made with the CLI, as an operator would (the password on stdin)."""
         self.cli("user", "create", email, "--password-stdin", stdin=f"{password}\n")
 
+    def api_key(self, email: str, name: str, *, scope: str | None = None) -> str:
+        """A new API key of ``email``'s account made with the CLI, which prints it once."""
+        scoped = ("--scope", scope) if scope else ()
+        return self.cli("apikey", "create", email, "--name", name, *scoped).stdout.strip()
+
     @property
     def spec(self) -> FleetSpec:
         spec = FleetSpec.load(self.run_dir)

@@ -1,8 +1,9 @@
 """The npm client ``kutt``, unchanged, against a live fleet through nginx.
 
 ``tests/clients/kutt_client.mjs`` calls every client method that maps to LinkFleet's Kutt API
-(health, links create/list/update/stats/remove, users) and prints what each returned;
-the assertions are here. ``make test-deps`` installs the client (``npm ci``).
+(health, links create/list/update/stats/remove, a link on an added domain, users, the refused
+domains create/remove) and prints what each returned; the assertions are here.
+``make test-deps`` installs the client (``npm ci``).
 """
 
 from __future__ import annotations
@@ -26,19 +27,17 @@ EMAIL = "kutt-client@example.com"
 def run(fleet: Fleet) -> dict[str, Any]:
     """The script's output, run once for the module with a read-write and a read-only key."""
     fleet.create_user(EMAIL, "a kutt client password")
-    key = fleet.cli("apikey", "create", EMAIL, "--name", "kutt").stdout.strip()
-    read_key = fleet.cli(
-        "apikey", "create", EMAIL, "--name", "kutt read", "--scope", "read"
-    ).stdout.strip()
+    key = fleet.api_key(EMAIL, "kutt")
+    read_key = fleet.api_key(EMAIL, "kutt read", scope="read")
     suffix = uuid.uuid4().hex[:8]
+    domain = fleet.cli("domains", "add", f"kutt-{suffix}.example.test").stdout.strip()
     output = run_client(
         "kutt_client.mjs",
         "kutt",
         {"KUTT_API": f"{fleet.url}/api/v2", "KUTT_KEY": key, "KUTT_READ_KEY": read_key,
-         "KUTT_SUFFIX": suffix},
+         "KUTT_SUFFIX": suffix, "KUTT_DOMAIN": domain},
     )  # fmt: skip
-    output["suffix"] = suffix
-    output["key"] = key
+    output["suffix"], output["key"], output["domain"] = suffix, key, domain
     return output
 
 
@@ -73,7 +72,26 @@ def test_list_update_and_stats(run: dict[str, Any]) -> None:
 
 
 def test_users_info(run: dict[str, Any]) -> None:
-    assert run["users"]["value"] == {"apikey": run["key"], "email": EMAIL, "domains": []}
+    user = run["users"]["value"]
+    assert (user["apikey"], user["email"]) == (run["key"], EMAIL)
+    [domain] = user["domains"]
+    assert (domain["address"], domain["banned"], domain["homepage"]) == (run["domain"], False, None)
+    assert len(domain["id"]) == 36
+
+
+def test_a_link_on_a_second_domain(run: dict[str, Any], fleet: Fleet) -> None:
+    """The address of the default domain's link, again on the added domain: a second link,
+    its short URL on that host, redirecting through nginx."""
+    domain, address = run["domain"], f"kutt-{run['suffix']}-changed"
+    assert run["createOnDomain"]["ok"], run["createOnDomain"]
+    link = run["createOnDomain"]["value"]
+    assert (link["address"], link["domain"]) == (address, domain)
+    assert link["link"] == f"http://{domain}/{address}"
+    assert link["id"] != run["create"]["value"]["id"]
+    visit = requests.get(
+        f"{fleet.url}/{address}", headers={"Host": domain}, allow_redirects=False, timeout=10
+    )
+    assert (visit.status_code, visit.headers["Location"]) == (302, link["target"])
 
 
 def test_errors_reach_the_client_as_kutt_messages(run: dict[str, Any]) -> None:
@@ -86,7 +104,9 @@ def test_errors_reach_the_client_as_kutt_messages(run: dict[str, Any]) -> None:
     assert run["takenAddress"]["message"] == "Custom URL is already in use."
     assert run["readOnlyCreate"]["status"] == 403
     assert run["badKey"] == {"ok": False, "message": "Unauthorized.", "status": 401}
-    assert run["domainCreate"] == {"ok": False, "message": "Not found.", "status": 404}
+    for refused in (run["domainCreate"], run["domainRemove"]):  # domains are an administrator's
+        assert (refused["ok"], refused["status"]) == (False, 403), refused
+        assert refused["message"].startswith("Domains are added and removed by an administrator")
 
 
 def test_remove(run: dict[str, Any], fleet: Fleet) -> None:

@@ -39,7 +39,7 @@ def _orphans_counted(fleet: Fleet, suffix: str) -> str:
         "user", "create", ADMIN_EMAIL, "--admin", "--password-stdin",
         stdin="a shlink admin password\n",
     )  # fmt: skip
-    key = fleet.cli("apikey", "create", ADMIN_EMAIL, "--name", "shlink admin").stdout.strip()
+    key = fleet.api_key(ADMIN_EMAIL, "shlink admin")
     for agent in (FIREFOX, FIREFOX, None):  # python-requests' own agent counts as a bot
         headers = {"User-Agent": agent} if agent else {}
         missing = requests.get(f"{fleet.url}/missing-{suffix}", headers=headers, timeout=10)
@@ -62,10 +62,8 @@ def _orphans_counted(fleet: Fleet, suffix: str) -> str:
 def run(fleet: Fleet) -> dict[str, Any]:
     """The script's output, run once for the module with a read-write and a read-only key."""
     fleet.create_user(EMAIL, "a shlink client password")
-    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink").stdout.strip()
-    read_key = fleet.cli(
-        "apikey", "create", EMAIL, "--name", "shlink read", "--scope", "read"
-    ).stdout.strip()
+    key = fleet.api_key(EMAIL, "shlink")
+    read_key = fleet.api_key(EMAIL, "shlink read", scope="read")
     suffix = uuid.uuid4().hex[:8]
     admin_key = _orphans_counted(fleet, suffix)
     domain = fleet.cli("domains", "add", f"sdk-{suffix}.example.test").stdout.strip()
@@ -97,6 +95,7 @@ def test_health(run: dict[str, Any]) -> None:
     health = _value(run, "health")
     assert health["status"] == "pass"
     assert health["version"] == "5.0.0"
+    assert _value(run, "healthOnDomain") == health  # health({domain}) on the added domain
 
 
 def test_create_find_and_list(run: dict[str, Any], fleet: Fleet) -> None:
@@ -270,7 +269,7 @@ def test_delete(run: dict[str, Any], fleet: Fleet) -> None:
 
 def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: Path) -> None:
     """docs/SHLINK.md's JavaScript example, with only the address of this fleet put in."""
-    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink docs").stdout.strip()
+    key = fleet.api_key(EMAIL, "shlink docs")
     placeholder = '"https://lnk.example"'
     run_docs_example("SHLINK.md", SDK, placeholder, f'"{fleet.url}"', key, tmp_path)
     assert requests.get(f"{fleet.url}/demo", timeout=10).status_code == 404  # removed again
@@ -279,7 +278,7 @@ def test_the_example_of_docs_shlink_md_runs_as_written(fleet: Fleet, tmp_path: P
 def test_counted_clicks_reach_the_visit_summaries(fleet: Fleet) -> None:
     """Clicks through nginx, counted by the fleet's analytics worker, show in the short URL's
     ``visitsSummary``, the tag stats and the overview; deleting the visits erases them."""
-    key = fleet.cli("apikey", "create", EMAIL, "--name", "shlink visits").stdout.strip()
+    key = fleet.api_key(EMAIL, "shlink visits")
     api = requests.Session()
     api.headers["X-Api-Key"] = key
     rest = f"{fleet.url}/rest/v3"

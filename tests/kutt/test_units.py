@@ -8,11 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.kutt.durations import parse_milliseconds
-from service.kutt.ids import link_id_of, names, public_id
+from service.kutt.ids import domain_public_id, link_id_of, names, public_id
 
 #: A version-4 uuid, fixed: xdist workers must collect the same test ids.
 RANDOM_V4 = "5f0c1a2e-7b3d-4c8e-9a6f-2d4b8e1c3a70"
 CREATED = datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_a_domains_id_is_the_name_based_uuid_of_its_host() -> None:
+    text = domain_public_id("go.example.com")
+    assert text == "a987cb67-0900-528b-bfc8-9687c3a6bbf0"  # as docs/KUTT.md shows it
+    assert uuid.UUID(text).version == 5
+    assert domain_public_id("go.example.com:8443") != text
+    assert link_id_of(text) is None  # never a link's
 
 
 def test_an_id_is_a_version_8_uuid_that_names_its_link() -> None:

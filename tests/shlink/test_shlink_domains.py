@@ -258,3 +258,17 @@ def test_a_non_admin_sees_only_own_links_on_a_domain(app: Flask, shlink: ShlinkC
     link_on(app, "theirs", "https://theirs.example/", domain=GO)
     problem_of(shlink.request("GET", f"/short-urls/theirs?domain={GO}"), 404, "short-url-not-found")
     assert _codes(shlink, f"domain={GO}") == []
+
+
+@pytest.mark.parametrize("path", ["/rest/health", "/rest/v3/health"])
+def test_health_answers_on_added_domains_and_nothing_else_of_shlinks(
+    app: Flask, client: FlaskClient, path: str
+) -> None:
+    """Shlink's clients check the health of each domain they were given (``health({domain})``
+    of the SDK); the rest of the API stays on the default domain."""
+    new_domain(app, GO_TLS)
+    health = client.get(path, headers={"Host": "GO.example.com:8443"})
+    assert (health.status_code, health.mimetype) == (200, "application/health+json")
+    assert health.get_json()["status"] == "pass"
+    assert client.get("/rest/v3/short-urls", headers={"Host": GO_TLS}).status_code == 404
+    assert client.get("/api/v2/health", headers={"Host": GO_TLS}).status_code == 404
