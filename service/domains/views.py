@@ -3,9 +3,9 @@
 The gate (an app-wide ``before_request``; the redirect lane has its own dict lookup) answers
 what the ``Host`` alone decides: a host that is no domain of this service gets the 404 page
 for every path but the health and metrics routes (no open relay); an added domain serves
-only its short links and the static files their pages use (as Shlink's extra domains do),
-``GET /`` going to its ``root_redirect``; the default domain serves everything, the dashboard
-and API included.
+only its short links, their ``robots.txt`` and the static files their pages use (as Shlink's
+extra domains do), ``GET /`` going to its ``root_redirect``; the default domain serves
+everything, the dashboard and API included.
 
 The page lists the domains and adds, edits and removes them (administrators only; others
 get 403). A removal of a domain with links is refused with the reason on the page.
@@ -38,8 +38,9 @@ ONLY_LINKS = "This domain serves short links only."
 ADMINS_ONLY = "Domains are managed by administrators only."
 #: Endpoints every host may reach: probes and Prometheus come by address, not by name.
 OPEN_BLUEPRINTS = frozenset({"ops"})
-#: What an added domain serves: the redirect and the password form of protected links.
-LINK_BLUEPRINTS = frozenset({"redirect", "redirect.password"})
+#: What an added domain serves: the redirect, the password form of protected links and the
+#: robots rules of its links.
+LINK_BLUEPRINTS = frozenset({"redirect", "redirect.password", "robots"})
 
 
 @bp.before_app_request
