@@ -3,10 +3,10 @@
 A short URL: ``shortCode`` (the slug), ``shortUrl``, ``longUrl``, ``dateCreated``, ``tags``
 (sorted), ``meta`` (``validSince`` always null: a link is valid from its creation;
 ``validUntil`` the expiry; ``maxVisits`` the visit limit), ``domain`` (null: the default
-domain), ``title`` (null when empty), ``crawlable`` and ``forwardQuery`` (false: what
-LinkFleet does), ``visitsSummary`` (the analytics worker's counts) and ``hasRedirectRules``
-(whether the link has redirect rules). Dates as PHP's ``DATE_ATOM`` writes them, which is
-what Shlink sends.
+domain), ``title`` (null when empty), ``crawlable`` and ``forwardQuery`` (the link's
+``crawlable`` and ``forward_query``), ``visitsSummary`` (the analytics worker's counts) and
+``hasRedirectRules`` (whether the link has redirect rules). Dates as PHP's ``DATE_ATOM``
+writes them, which is what Shlink sends.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def short_url_json(row: LinkRow, summary: Summary) -> dict[str, Any]:
         },
         "domain": None,
         "title": link.title or None,
-        "crawlable": False,
-        "forwardQuery": False,
+        "crawlable": link.crawlable,
+        "forwardQuery": link.forward_query,
         "visitsSummary": summary.json(),
         "hasRedirectRules": bool(link.rules),
     }
