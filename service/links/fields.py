@@ -348,6 +348,15 @@ def timestamp_out(description: str, *, required: bool = False) -> Callable[[], m
     )
 
 
+class StrictBoolean(mf.Boolean):
+    """JSON's true and false only: marshmallow's Boolean also takes "yes", 1, "on" ..."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class RuleConditionSchema(ma.Schema):
     """One condition of a redirect rule (shapes only; :mod:`.rules` checks the values)."""
 
@@ -467,10 +476,7 @@ def flag(name: str, label: str, *, description: str, hint: str) -> LinkField:
         api=True,
         default=False,
         column=True,
-        # Only JSON's true and false: marshmallow would also take "yes", 1, "on" ...
-        api_in=lambda _update: mf.Boolean(
-            truthy={True}, falsy={False}, metadata={"description": description}
-        ),
+        api_in=lambda _update: StrictBoolean(metadata={"description": description}),
         api_out=lambda: mf.Boolean(required=True, metadata={"description": description}),
         show=lambda row: getattr(row.link, name),
         form=lambda: BooleanField(label, description=hint),
