@@ -15,19 +15,21 @@ down_revision = '5dc90a7dc01d'
 branch_labels = None
 depends_on = None
 
+COLUMNS = ('crawlable', 'forward_query')
 
+
+# Plain ALTER TABLE, no batch: on SQLite a batch would copy `links` into a new table and drop
+# the old one, and dropping it deletes every row that references a link ON DELETE CASCADE
+# (the clicks' aggregates, tags, ...). SQLite adds a column with a constant default, and
+# drops one (3.35+), in place.
 def upgrade():
     # Existing links keep their behaviour: not crawlable, the query string not forwarded.
-    with op.batch_alter_table('links', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('crawlable', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column('forward_query', sa.Boolean(), server_default=sa.false(), nullable=False)
+    for name in COLUMNS:
+        op.add_column(
+            'links', sa.Column(name, sa.Boolean(), server_default=sa.false(), nullable=False)
         )
 
 
 def downgrade():
-    with op.batch_alter_table('links', schema=None) as batch_op:
-        batch_op.drop_column('forward_query')
-        batch_op.drop_column('crawlable')
+    for name in reversed(COLUMNS):
+        op.drop_column('links', name)
