@@ -212,6 +212,7 @@ def test_a_peer_failing_halfway_keeps_what_was_imported_and_a_rerun_resumes(
     assert sorted(links) == [f"k{n}" for n in range(1, 8)]
     assert links["k7"].title == "Kutt 7"
     assert links["k7"].created_at == datetime(2025, 5, 1, 12, tzinfo=UTC)
+    assert not any(link.crawlable or link.forward_query for link in links.values())
 
 
 def test_loopback_peers_are_refused_unless_the_admin_allows_them(
