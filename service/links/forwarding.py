@@ -1,7 +1,7 @@
 """The visit's query string onto a redirect's target, for links with ``forward_query``.
 
-Shlink's rule (its "query params forwarding"): the parameters sent to the short URL are
-merged into the target's query, and where both name a parameter the visit's values win.
+Shlink's rule: the parameters sent to the short URL are merged into the target's query,
+and where both name a parameter the visit's values win.
 The target's parameters keep their order, a parameter the visit overrides takes its place
 there (with every value the visit gave it), and the visit's other parameters follow in the
 order it first named them. A link's redirect rules change the target, not this: the

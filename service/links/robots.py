@@ -5,8 +5,9 @@ As Shlink's ``robots.txt``: every robot, an ``Allow`` line per crawlable link (a
 the previews and every other link out of search engines. Links live on domains, so each
 domain lists its own (the ``Host`` picks it, as for a redirect; an added domain serves this
 file beside its links, an unknown host gets the host gate's 404). Unlike Shlink, each line
-ends with ``$`` (RFC 9309's end of the path): without it ``Allow: /abc`` would also allow
-``/abcdef``, a link that is not crawlable, and the preview ``/abc+``.
+ends with ``$``, which robots read as the end of the path: a rule is a prefix, and
+``Allow: /abc`` alone would also allow ``/abcdef``, a link that is not crawlable, and the
+preview ``/abc+``.
 
 A body is kept per domain and process for ``ROBOTS_CACHE_SECONDS`` (60): a flood of
 requests for it costs no query each, and crawlers keep the file far longer anyway.
