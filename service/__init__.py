@@ -53,6 +53,7 @@ def register_blueprints(app: LinkFleet) -> None:
     from .kutt import bp as kutt_bp
     from .links import bp as redirect_bp
     from .links.preview import bp as preview_bp
+    from .links.robots import bp as robots_bp
     from .migrate.views import bp as migrate_bp
     from .ops import bp as ops_bp
     from .pages import bp as pages_bp
@@ -73,6 +74,7 @@ def register_blueprints(app: LinkFleet) -> None:
     app.register_blueprint(kutt_bp)  # Kutt API v2 at /api/v2
     app.register_blueprint(shlink_bp)  # Shlink REST API v3 at /rest
     app.register_blueprint(preview_bp)  # /<slug>+, the link preview
+    app.register_blueprint(robots_bp)  # /robots.txt: the crawlable links of each domain
     app.register_blueprint(redirect_bp)  # the /<slug> catch-all: always last
 
 

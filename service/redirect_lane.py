@@ -7,11 +7,12 @@ full dispatch).
 
 Most traffic is ``GET /<slug>`` of a link already in this process's L1 cache, with no visit
 limit, no password and no expiry passed (:func:`.views.is_plain`); redirect rules, if it has
-any, are evaluated from the request's environ. Such a redirect reads no session, form, login
-or rate limit, so the lane answers it straight from the WSGI environ
-(whatever cookies the client sends: nothing here reads them) with the answer the view would
-give (:func:`.views.redirect_answer`), the same fleet headers (:func:`service.app.fleet_headers`),
-the same ``link_visited`` signal with a real request object, and the same metrics. Anything
+any, are evaluated from the request's environ, and so is a forwarded query string. Such a
+redirect reads no session, form, login or rate limit, so the lane answers it straight from
+the WSGI environ (whatever cookies the client sends: nothing here reads them) with the answer
+the view would give (:func:`.views.redirect_answer`), the same fleet headers
+(:func:`service.app.fleet_headers`), the same ``link_visited`` signal with a real request
+object, and the same metrics. Anything
 else (another method or path, a route of the app, an L1 miss, a link that needs Redis or a
 form) returns None and goes through Flask's full dispatch, which also fills L1 for the next
 visit.
@@ -101,6 +102,7 @@ class RedirectLane:
             permanent_max_age=int(config["LINK_PERMANENT_MAX_AGE"]),
             request=visitor,
             country_header=str(config.get("ANALYTICS_COUNTRY_HEADER") or "").strip(),
+            environ=environ,
         )
         if answer.visit:
             self._visited.send(app, slug=record.slug, link_id=record.id, request=visitor)

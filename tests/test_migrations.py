@@ -8,14 +8,27 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import String, cast, func, inspect, select, text
+from sqlalchemy import MetaData, String, Table, cast, func, insert, inspect, select, text
 
 from service.analytics.models import HourlyVisits, OrphanHourly
 from service.extensions import db
-from tests.fixtures.links import make_link
+from tests.fixtures.users import user_with_email
 
 #: The revision before hours were normalised (branded domains).
 BEFORE_TIME_FIX = "d7a2c9e4f1b3"
+
+
+def link_of_the_time() -> int:
+    """A link written into the ``links`` table as the current revision has it (the model may
+    have columns a later migration adds), by its owner's id; returns the link's id."""
+    owner_id = user_with_email("owner@example.com").id
+    db.session.commit()
+    with db.engine.begin() as connection:
+        links = Table("links", MetaData(), autoload_with=connection)
+        now = datetime.now(UTC)
+        row = {"slug": "promo", "url": "https://example.org/", "title": "", "owner_id": owner_id}
+        row |= {"redirect_type": 302, "disabled": False, "created_at": now, "updated_at": now}
+        return int(connection.execute(insert(links).returning(links.c.id), row).scalar_one())
 
 
 @pytest.fixture
@@ -64,7 +77,7 @@ def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
     PostgreSQL stores timestamps, which the migration leaves alone."""
     with app.app_context():
         assert runner.invoke(args=["db", "upgrade", BEFORE_TIME_FIX]).exit_code == 0
-        link_id = make_link(app)
+        link_id = link_of_the_time()
         sqlite = db.engine.dialect.name == "sqlite"
         # (hour as stored, visits, bot visits): 20:00 both ways on SQLite, 21:00 the old way.
         hours = [("2026-05-28 20:00:00+00:00", 3, 1), ("2026-05-28 21:00:00+00:00", 1, 0)]
@@ -110,3 +123,31 @@ def test_hours_are_rewritten_to_the_orms_text_and_colliding_rows_merged(
         if sqlite:
             stored = db.session.scalars(select(cast(HourlyVisits.hour, String))).all()
             assert sorted(stored) == ["2026-05-28 20:00:00.000000", "2026-05-28 21:00:00.000000"]
+
+
+@pytest.mark.usefixtures("bare_database")
+def test_the_link_switches_arrive_off_and_every_row_stays(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """Adding (and dropping) ``crawlable`` and ``forward_query`` alters ``links`` in place: a
+    copied-and-dropped table would take with it every row that cascades from a link."""
+    with app.app_context():
+        assert runner.invoke(args=["db", "upgrade", "5dc90a7dc01d"]).exit_code == 0
+        link_id = link_of_the_time()
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO analytics_hourly (link_id, hour, visits, bot_visits) "
+                    "VALUES (:link, :hour, 7, 0)"
+                ),
+                {"link": link_id, "hour": datetime(2026, 5, 28, 20, tzinfo=UTC)},
+            )
+        for target in ("head", "5dc90a7dc01d", "head"):
+            result = runner.invoke(
+                args=["db", "upgrade" if target == "head" else "downgrade", target]
+            )
+            assert result.exit_code == 0, result.output
+            db.session.remove()
+            assert db.session.scalar(select(func.sum(HourlyVisits.visits))) == 7, target
+        flags = db.session.execute(text("SELECT crawlable, forward_query FROM links")).one()
+        assert tuple(map(bool, flags)) == (False, False)

@@ -3,10 +3,10 @@
 The gate (an app-wide ``before_request``; the redirect lane has its own dict lookup) answers
 what the ``Host`` alone decides: a host that is no domain of this service gets the 404 page
 for every path but the health and metrics routes (no open relay); an added domain serves
-only its short links (their redirect, password form and preview), the static files
-their pages use (as Shlink's extra domains do) and Shlink's health check, ``GET /`` going
-to its ``root_redirect``; the default domain serves everything, the dashboard and API
-included.
+only its short links (their redirect, password form and preview), their ``robots.txt``, the
+static files their pages use (as Shlink's extra domains do) and Shlink's health check,
+``GET /`` going to its ``root_redirect``; the default domain serves everything, the
+dashboard and API included.
 
 The page lists the domains and adds, edits and removes them (administrators only; others
 get 403). A removal of a domain with links is refused with the reason on the page.
@@ -40,8 +40,8 @@ ADMINS_ONLY = "Domains are managed by administrators only."
 #: Endpoints every host may reach: probes and Prometheus come by address, not by name.
 OPEN_BLUEPRINTS = frozenset({"ops"})
 #: What an added domain serves: the redirect, the password form of protected links and the
-#: ``/<slug>+`` preview.
-LINK_BLUEPRINTS = frozenset({"redirect", "redirect.password", "preview"})
+#: ``/<slug>+`` preview, and the robots rules of its links.
+LINK_BLUEPRINTS = frozenset({"redirect", "redirect.password", "preview", "robots"})
 #: Single endpoints an added domain serves besides: the static files of those pages, and
 #: Shlink's health check, which Shlink's clients call on every domain they were given.
 LINK_ENDPOINTS = frozenset({"static", "shlink.health"})

@@ -124,6 +124,8 @@ class LinkRecord:
     id: int = field(default=0, compare=False)
     #: The redirect rules, compiled once when the record is built (:mod:`.rules`).
     rules: tuple[Rule, ...] = ()
+    #: The redirect appends the visit's query string (:func:`.forwarding.forward_query`).
+    forward_query: bool = False
     #: ``url`` in the URI form a ``Location`` header needs, encoded once per cache fill:
     #: werkzeug's per-response IRI-to-URI pass costs the redirect about 2% of its CPU.
     location: str = field(init=False, repr=False, compare=False)
@@ -153,12 +155,16 @@ class LinkRecord:
             self.disabled,
             self.id,
             [rule.stored for rule in self.rules],
+            self.forward_query,
         ]
 
     @classmethod
     def from_wire(cls, value: Any) -> LinkRecord | None:
-        """Read :meth:`to_wire` output; None for anything else (treated as a miss)."""
-        if not isinstance(value, list) or len(value) != 10 or value[0] != _WIRE_VERSION:
+        """Read :meth:`to_wire` output; None for anything else (treated as a miss).
+
+        An entry written before ``forward_query`` existed (ten items) is a link without it:
+        the flag was appended, so the version stayed and those entries still serve."""
+        if not isinstance(value, list) or len(value) not in (10, 11) or value[0] != _WIRE_VERSION:
             return None
         try:
             return cls(
@@ -171,6 +177,7 @@ class LinkRecord:
                 disabled=bool(value[7]),
                 id=int(value[8]),
                 rules=compile_rules(value[9]),
+                forward_query=len(value) == 11 and value[10] is True,
             )
         except (TypeError, ValueError):
             return None
@@ -188,6 +195,7 @@ class LinkRecord:
             disabled=bool(link.disabled),
             id=int(link.id),
             rules=compile_rules(link.rules),
+            forward_query=bool(link.forward_query),
         )
 
 
@@ -521,6 +529,7 @@ class _State:
                 Link.disabled,
                 Link.id,
                 Link.rules,
+                Link.forward_query,
             )
             .where(Link.slug == slug)
             .limit(1)

@@ -304,10 +304,15 @@ def _check_rules(value: Any, context: CheckContext) -> list[dict[str, Any]]:
     return check_rules(value, own_hosts=context.own_hosts)
 
 
-def _check_disabled(value: Any, _context: CheckContext) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError({"disabled": "Give true or false."})
-    return value
+def flag_check(name: str) -> Check:
+    """True or false, nothing else (a CSV cell was read as one by :func:`flag_cell`)."""
+
+    def check(value: Any, _context: CheckContext) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError({name: "Give true or false."})
+        return value
+
+    return check
 
 
 # -- API field helpers --------------------------------------------------------------------------
@@ -341,6 +346,15 @@ def timestamp_out(description: str, *, required: bool = False) -> Callable[[], m
         allow_none=not required,
         metadata={"description": description},
     )
+
+
+class StrictBoolean(mf.Boolean):
+    """JSON's true and false only: marshmallow's Boolean also takes "yes", 1, "on" ..."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class RuleConditionSchema(ma.Schema):
@@ -434,6 +448,45 @@ def parse_tags(raw: str | None) -> list[str]:
         if name:
             seen.setdefault(name, None)
     return list(seen)
+
+
+_TRUE_CELLS = frozenset({"true", "1", "yes"})
+_FALSE_CELLS = frozenset({"false", "0", "no", ""})
+
+
+def flag_cell(cell: str) -> Any:
+    """A CSV cell as a boolean (``true``/``false``, ``1``/``0``, ``yes``/``no``; empty is
+    false); anything else goes on as text for the schema to refuse."""
+    lowered = cell.lower()
+    if lowered in _TRUE_CELLS:
+        return True
+    if lowered in _FALSE_CELLS:
+        return False
+    return cell
+
+
+def flag(name: str, label: str, *, description: str, hint: str) -> LinkField:
+    """A switch of the link, off unless set: written everywhere, shown everywhere."""
+    return LinkField(
+        name=name,
+        label=label,
+        check=flag_check(name),
+        create=True,
+        update=True,
+        api=True,
+        default=False,
+        column=True,
+        api_in=lambda _update: StrictBoolean(metadata={"description": description}),
+        api_out=lambda: mf.Boolean(required=True, metadata={"description": description}),
+        show=lambda row: getattr(row.link, name),
+        form=lambda: BooleanField(label, description=hint),
+        form_section="more",
+        from_form=bool,
+        current=lambda link: getattr(link, name),
+        csv_headings=(name.replace("_", ""),),
+        from_csv=flag_cell,
+        detail="yes_no",
+    )
 
 
 def text(
@@ -751,6 +804,20 @@ FIELDS: tuple[LinkField, ...] = (
         from_csv=_rules_cell,
         to_csv=lambda value: json.dumps(value, ensure_ascii=False) if value else "",
     ),
+    flag(
+        "forward_query",
+        "Forward the query string",
+        description="The redirect appends the visit's query string to the target (a "
+        "parameter the target also has takes the visit's value). Default false.",
+        hint="A visit to the short URL with ?utm_source=x goes to the target with it.",
+    ),
+    flag(
+        "crawlable",
+        "Let search engines crawl it",
+        description="The domain's /robots.txt allows robots to follow this short link "
+        "(every other one is disallowed). Default false.",
+        hint="Listed as allowed in this domain's robots.txt.",
+    ),
     LinkField(
         name="visits",
         label="Clicks",
@@ -772,7 +839,7 @@ FIELDS: tuple[LinkField, ...] = (
     LinkField(
         name="disabled",
         label="Disable this link (it stops redirecting until enabled again)",
-        check=_check_disabled,
+        check=flag_check("disabled"),
         update=True,
         column=True,
         form=lambda: BooleanField("Disable this link (it stops redirecting until enabled again)"),
@@ -843,6 +910,7 @@ __all__ = [
     "CheckContext",
     "LinkField",
     "check",
+    "flag",
     "normalise_tags",
     "parse_tags",
     "text",

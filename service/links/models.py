@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -81,6 +82,10 @@ class Link(db.Model):  # type: ignore[name-defined, misc]
     max_visits: Mapped[int | None] = mapped_column(Integer, nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Listed as allowed in the domain's ``/robots.txt`` (Shlink's ``crawlable``).
+    crawlable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The redirect appends the visit's query string to the target (Shlink's ``forwardQuery``).
+    forward_query: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: Redirect rules in their stored form (:mod:`.rules`); NULL or ``[]``: none.
     rules: Mapped[list[dict[str, Any]] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True

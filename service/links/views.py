@@ -26,6 +26,7 @@ already answered 404 by :func:`service.domains.views.host_gate`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,7 @@ from ..passwords import verify_password
 from . import bp, password_bp, visits
 from .cache import LinkRecord, link_cache
 from .forms import LinkPasswordForm
+from .forwarding import forward_query
 from .rules import Visitor, pick
 from .slugs import SLUG_PATTERN, is_reserved
 
@@ -77,24 +79,38 @@ def redirect_answer(
     status: int | None = None,
     request: Any = None,
     country_header: str = "",
+    environ: Mapping[str, Any] | None = None,
 ) -> RedirectAnswer:
     """The one place that decides a redirect's status, target, caching headers and visit.
 
     A link with rules needs ``request`` (a :class:`~service.app.LinkFleetRequest`) and the
     app's ``ANALYTICS_COUNTRY_HEADER``: the first matching rule's target wins, else the
-    link's URL, and neither may be cached (the next visitor may get another answer)."""
+    link's URL, and neither may be cached (the next visitor may get another answer). A link
+    with ``forward_query`` appends the ``QUERY_STRING`` of the request's WSGI ``environ`` to
+    whichever target that is (:func:`.forwarding.forward_query`); a link without it pays
+    one attribute check."""
     code = status or record.redirect_type
+    location = record.location
     if record.rules:
         rule = pick(record.rules, Visitor(request, country_header))
-        location = record.location if rule is None else rule.location
-        return RedirectAnswer(code, location, RULES_CACHE_CONTROL, visit=method != "HEAD")
-    unconditional = record.expires_at is None and record.max_visits is None
-    if code in _PERMANENT and unconditional and not record.has_password:
+        if rule is not None:
+            location = rule.location
+        cache_control = RULES_CACHE_CONTROL
+    elif (
+        code in _PERMANENT
+        and record.expires_at is None
+        and record.max_visits is None
+        and not record.has_password
+    ):
         # Browsers keep permanent redirects anyway; a max-age lets an edit reach them.
         cache_control = f"private, max-age={permanent_max_age}"
     else:
         cache_control = "private, max-age=0"
-    return RedirectAnswer(code, record.location, cache_control, visit=method != "HEAD")
+    if record.forward_query and environ:
+        query = environ.get("QUERY_STRING")
+        if query:
+            location = forward_query(location, query)
+    return RedirectAnswer(code, location, cache_control, visit=method != "HEAD")
 
 
 def is_plain(record: LinkRecord, now: float | None = None) -> bool:
@@ -265,6 +281,7 @@ def _answer(record: LinkRecord, status: int | None = None) -> RedirectAnswer:
         status=status,
         request=request,
         country_header=str(current_app.config.get("ANALYTICS_COUNTRY_HEADER") or "").strip(),
+        environ=request.environ,
     )
 
 
@@ -277,7 +294,9 @@ def _redirect(answer: RedirectAnswer) -> Response:
 
 
 def _password_page(record: LinkRecord, form: LinkPasswordForm, status: int = 200) -> Response:
-    html = render_template("links/password.html", form=form, slug=record.slug)
+    # The form posts back to the short URL with the visit's query, for the redirect to forward.
+    query = request.query_string.decode("latin-1") if record.forward_query else ""
+    html = render_template("links/password.html", form=form, slug=record.slug, query=query)
     response = current_app.response_class(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -14,7 +14,8 @@ run that stopped can start again where it stopped); what a peer does not give is
   password, banned}]}``.
 * **Shlink** (``GET /rest/v3/short-urls?page=&itemsPerPage=``): ``{shortUrls: {data:
   [{shortCode, longUrl, title, tags, dateCreated, meta: {validUntil, maxVisits},
-  visitsSummary: {total}}], pagination: {totalItems, pagesCount}}}``.
+  crawlable, forwardQuery, visitsSummary: {total}}], pagination: {totalItems,
+  pagesCount}}}``; a Shlink older than 2.9 sends no ``forwardQuery`` and forwards always.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class PeerLink:
     max_visits: int | None = None
     created_at: datetime | None = None
     visits: int | None = None
+    #: The link's ``crawlable`` and ``forward_query`` (Shlink's switches; off elsewhere).
+    crawlable: bool = False
+    forward_query: bool = False
     problem: str = ""
 
 
@@ -316,6 +320,8 @@ def _shlink_link(item: Any) -> PeerLink:
         max_visits=_integer(meta.get("maxVisits")),
         created_at=_moment(item.get("dateCreated")),
         visits=_integer(visits),
+        crawlable=item.get("crawlable") is True,
+        forward_query=item.get("forwardQuery", True) is not False,
     )
 
 

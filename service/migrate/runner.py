@@ -152,6 +152,8 @@ def import_page(owner: User, page: Page, report: MigrationReport, seen: set[str]
             "tags": list(link.tags),
             "expires_at": link.expires_at,
             "max_visits": link.max_visits,
+            "crawlable": link.crawlable,
+            "forward_query": link.forward_query,
         }
         try:
             candidates.append((link, fields.check(values, context)))

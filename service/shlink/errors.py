@@ -82,7 +82,7 @@ def invalid_data(
 
 
 def refused(field: str, message: str) -> ShlinkProblem:
-    """One field LinkFleet cannot honour (``crawlable``, ``forwardQuery`` ...)."""
+    """One field LinkFleet cannot honour (``deviceLongUrls``, a future ``validSince`` ...)."""
     return invalid_data({field: message})
 
 

@@ -77,10 +77,9 @@ def boolean(name: str, value: Any) -> bool:
     raise refused(name, "Give true or false.")
 
 
-def unsupported_flag(name: str, value: Any, message: str) -> None:
-    """``crawlable`` and ``forwardQuery``: LinkFleet's behaviour is false; true is refused."""
-    if value is not None and boolean(name, value):
-        raise refused(name, message)
+def flag(name: str, value: Any, default: bool) -> bool:
+    """``crawlable``, ``forwardQuery``: absent or null is Shlink's ``default``."""
+    return default if value is None else boolean(name, value)
 
 
 def integer(name: str, value: Any, *, minimum: int, maximum: int = MAX_NUMBER) -> int:

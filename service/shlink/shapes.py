@@ -4,9 +4,9 @@ A short URL: ``shortCode`` (the slug), ``shortUrl``, ``longUrl``, ``dateCreated`
 (sorted), ``meta`` (``validSince`` always null: a link is valid from its creation;
 ``validUntil`` the expiry; ``maxVisits`` the visit limit), ``domain`` (the added domain's
 host; null: the default domain), ``title`` (null when empty), ``crawlable`` and
-``forwardQuery`` (false: what LinkFleet does), ``visitsSummary`` (the analytics worker's
-counts) and ``hasRedirectRules`` (whether the link has redirect rules). Dates as PHP's
-``DATE_ATOM`` writes them, which is what Shlink sends.
+``forwardQuery`` (the link's ``crawlable`` and ``forward_query``), ``visitsSummary`` (the
+analytics worker's counts) and ``hasRedirectRules`` (whether the link has redirect rules).
+Dates as PHP's ``DATE_ATOM`` writes them, which is what Shlink sends.
 
 A domain's ``redirects`` are its LinkFleet fallbacks under Shlink's names
 (:data:`REDIRECT_FALLBACKS`); Shlink's ``regular404Redirect`` has no LinkFleet fallback, so it
@@ -57,8 +57,8 @@ def short_url_json(row: LinkRow, summary: Summary) -> dict[str, Any]:
         },
         "domain": link.host,
         "title": link.title or None,
-        "crawlable": False,
-        "forwardQuery": False,
+        "crawlable": link.crawlable,
+        "forwardQuery": link.forward_query,
         "visitsSummary": summary.json(),
         "hasRedirectRules": bool(link.rules),
     }

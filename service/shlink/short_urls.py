@@ -37,8 +37,6 @@ from .errors import (
     short_url_not_found,
 )
 
-_CRAWLABLE = "LinkFleet does not let robots crawl short links; crawlable must be false."
-_FORWARD_QUERY = "LinkFleet redirects without the visit's query string; forwardQuery must be false."
 _DEVICE_URLS = "LinkFleet has no per-device long URLs."
 _SHORT_URL_ORDERS = ("dateCreated", "shortCode", "longUrl", "title", "visits", "nonBotVisits")
 _MICROSECOND = timedelta(microseconds=1)
@@ -148,10 +146,12 @@ def _same_link(
     return None
 
 
+#: Shlink's switches, the link field each one is, and Shlink's default on create.
+_FLAGS = {"crawlable": ("crawlable", False), "forwardQuery": ("forward_query", True)}
+
+
 def _common_checks(data: dict[str, Any]) -> None:
-    """What create and edit refuse alike: flags LinkFleet cannot honour, a start date."""
-    inputs.unsupported_flag("crawlable", data.get("crawlable"), _CRAWLABLE)
-    inputs.unsupported_flag("forwardQuery", data.get("forwardQuery"), _FORWARD_QUERY)
+    """What create and edit refuse alike: per-device URLs, a start date."""
     if data.get("deviceLongUrls"):
         raise refused("deviceLongUrls", _DEVICE_URLS)
     inputs.valid_since(data.get("validSince"))
@@ -217,6 +217,10 @@ def create_short_url() -> Response:
         title=title,
         expires_at=expires_at,
         max_visits=max_visits,
+        **{
+            field: inputs.flag(name, data.get(name), default)
+            for name, (field, default) in _FLAGS.items()
+        },
     )
     return jsonify(_item(link))
 
@@ -240,7 +244,8 @@ _EDITABLE = {
 @bp.route(f"{V3}/short-urls/<short_code>", methods=["PATCH"])
 @with_key("write")
 def edit_short_url(short_code: str) -> Response:
-    """Change the fields sent (null: ``title``, ``validUntil`` and ``maxVisits`` removed)."""
+    """Change the fields sent (null: ``title``, ``validUntil`` and ``maxVisits`` removed,
+    ``crawlable`` and ``forwardQuery`` Shlink's defaults)."""
     link = find(short_code)
     data = inputs.body()
     _common_checks(data)
@@ -258,6 +263,9 @@ def edit_short_url(short_code: str) -> Response:
         elif name == "validUntil":
             value = inputs.moment(name, value)
         changes[field] = value
+    for name, (field, default) in _FLAGS.items():
+        if name in data:  # null is Shlink's default, as on create
+            changes[field] = inputs.flag(name, data[name], default)
     if changes:
         link = update_link(link, **changes)
     return jsonify(_item(link))

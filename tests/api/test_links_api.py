@@ -23,6 +23,8 @@ LINK_KEYS = {
     "expires_at",
     "max_visits",
     "rules",
+    "forward_query",
+    "crawlable",
     "visits",
     "has_password",
     "created_at",
@@ -79,6 +81,35 @@ def test_create_with_only_a_url_picks_a_random_slug(api: ApiClient) -> None:
     assert body["expires_at"] is None
     assert body["max_visits"] is None
     assert body["has_password"] is False
+
+
+def test_forward_query_and_crawlable_are_off_unless_set(api: ApiClient) -> None:
+    plain = api.create(url="https://example.com/?a=1", slug="plain")
+    assert (plain["forward_query"], plain["crawlable"]) == (False, False)
+    assert api.client.get("/plain?a=2").headers["Location"] == "https://example.com/?a=1"
+    both = api.create(
+        url="https://example.com/?a=1", slug="both", forward_query=True, crawlable=True
+    )
+    assert (both["forward_query"], both["crawlable"]) == (True, True)
+    assert api.client.get("/both?a=2&b=3").headers["Location"] == "https://example.com/?a=2&b=3"
+    assert "Allow: /both$" in api.client.get("/robots.txt").get_data(as_text=True)
+    changed = api.patch("/api/v1/links/both", json={"forward_query": False}).get_json()
+    assert (changed["forward_query"], changed["crawlable"]) == (False, True)
+    assert api.client.get("/both?a=2").headers["Location"] == "https://example.com/?a=1"
+    for value in ("yes", 1, None):  # JSON's true and false only
+        refused = api.patch("/api/v1/links/both", json={"crawlable": value})
+        assert refused.status_code == 422, value
+        assert "crawlable" in str(refused.get_json()["errors"])
+
+
+def test_the_openapi_document_describes_the_switches(api: ApiClient) -> None:
+    schemas = api.client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    for schema in ("Link", "LinkCreate", "LinkUpdate"):
+        for name in ("forward_query", "crawlable"):
+            field = schemas[schema]["properties"][name]
+            assert field["type"] == "boolean", (schema, name)
+            assert "Default false" in field["description"]
+    assert {"forward_query", "crawlable"} <= set(schemas["Link"]["required"])
 
 
 def test_the_created_link_redirects(api: ApiClient) -> None:

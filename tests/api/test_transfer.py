@@ -237,7 +237,14 @@ def test_small_batches_commit_as_they_go(api: ApiClient, app: Flask) -> None:
 
 
 def test_export_csv_and_json_round_trip(api: ApiClient, bob: Account, make_account: Any) -> None:
-    api.create(slug="e1", title='Comma, and "quotes"', tags=["a", "b"], max_visits=4)
+    api.create(
+        slug="e1",
+        title='Comma, and "quotes"',
+        tags=["a", "b"],
+        max_visits=4,
+        forward_query=True,
+        crawlable=True,
+    )
     api.create(slug="e2", expires_at=future(), password="pw")
     api.post("/api/v1/links", key=bob.key, json={"url": "https://bob.example/", "slug": "b1"})
 
@@ -251,6 +258,8 @@ def test_export_csv_and_json_round_trip(api: ApiClient, bob: Account, make_accou
     assert rows[0]["title"] == 'Comma, and "quotes"'
     assert rows[0]["tags"] == "a,b"
     assert rows[1]["has_password"] == "true"
+    assert (rows[0]["forward_query"], rows[0]["crawlable"]) == ("true", "true")
+    assert (rows[1]["forward_query"], rows[1]["crawlable"]) == ("false", "false")
 
     exported = api.get("/api/v1/links/export?format=json")
     assert exported.mimetype == "application/json"
@@ -274,6 +283,26 @@ def test_export_csv_and_json_round_trip(api: ApiClient, bob: Account, make_accou
     assert e1["title"] == 'Comma, and "quotes"'
     assert e1["tags"] == ["a", "b"]
     assert e1["max_visits"] == 4
+    assert (e1["forward_query"], e1["crawlable"]) == (True, True)
+    e2 = api.get("/api/v1/links/e2", key=carol.key).get_json()
+    assert (e2["forward_query"], e2["crawlable"]) == (False, False)
+
+
+def test_import_reads_the_switches_cells(api: ApiClient) -> None:
+    body = (
+        "slug,url,forward_query,crawlable\r\n"
+        "yes,https://one.example/,yes,1\r\n"
+        "no,https://two.example/,0,\r\n"
+        "bad,https://three.example/,maybe,TRUE\r\n"
+    )
+    report = report_of(post_file(api, body, "text/csv"))
+    assert (report["created"], report["failed"]) == (2, 1)
+    assert report["errors"][0]["slug"] == "bad"
+    assert "forward_query" in report["errors"][0]["errors"]
+    one = api.get("/api/v1/links/yes").get_json()
+    assert (one["forward_query"], one["crawlable"]) == (True, True)
+    two = api.get("/api/v1/links/no").get_json()
+    assert (two["forward_query"], two["crawlable"]) == (False, False)
 
 
 def test_export_of_many_links_comes_in_chunks(

@@ -186,10 +186,11 @@ result.setRedirectRules = await outcome(() =>
 result.redirectRulesAfter = await outcome(() => shlink.getShortUrlRedirectRules(rulesId));
 result.rulesShortUrl = await outcome(() => shlink.getShortUrl(rulesId));
 result.visitAndroid = await visitUntil(rulesId.shortCode, ANDROID, "https://android.example/");
+// Created by this client, the short URL forwards the query (Shlink's default): so does its rule.
 result.visitPromo = await visitUntil(
   `${rulesId.shortCode}?promo=sdk`,
   DESKTOP,
-  "https://promo.example/",
+  "https://promo.example/?promo=sdk",
   "en-US,en;q=0.8",
 );
 result.visitPromoInGerman = await visit(`${rulesId.shortCode}?promo=sdk`, DESKTOP);
@@ -282,7 +283,26 @@ result.deleteOnDomain = await outcome(() => shlink.deleteShortUrl(onDomain));
 result.getOnDomainDeleted = await outcome(() => shlink.getShortUrl(onDomain));
 result.mercureInfo = await outcome(() => shlink.mercureInfo());
 result.takenSlug = await outcome(() => shlink.createShortUrl({ longUrl, customSlug: slug }));
-result.crawlable = await outcome(() => shlink.createShortUrl({ longUrl, crawlable: true }));
+// crawlable and forwardQuery on a short URL of their own, deleted again (the counts below).
+const flagsId = { shortCode: `flags-${suffix}` };
+result.flagsCreate = await outcome(() =>
+  shlink.createShortUrl({
+    longUrl: `${longUrl}/flags?from=target`,
+    customSlug: flagsId.shortCode,
+    crawlable: true,
+  }),
+);
+result.flagsVisit = await visit(`${flagsId.shortCode}?utm_source=sdk&from=visit`, DESKTOP);
+result.robots = await (await fetch(`${baseUrl}/robots.txt`)).text();
+result.flagsEdit = await outcome(() =>
+  shlink.updateShortUrl(flagsId, { crawlable: false, forwardQuery: false }),
+);
+result.flagsVisitAfterEdit = await visitUntil(
+  `${flagsId.shortCode}?utm_source=sdk`,
+  DESKTOP,
+  `${longUrl}/flags?from=target`,
+);
+result.flagsDelete = await outcome(() => shlink.deleteShortUrl(flagsId));
 result.readOnlyCreate = await outcome(() => readOnly.createShortUrl({ longUrl }));
 result.readOnlyList = await outcome(() => readOnly.listShortUrls());
 result.badKey = await outcome(() => client("not-a-key").listShortUrls());

@@ -121,6 +121,33 @@ def test_create_with_options(app: Flask, client: FlaskClient, web: WebHelper, al
         assert link.password_hash
 
 
+def test_the_switches_of_the_form(
+    app: Flask, client: FlaskClient, web: WebHelper, alice: int
+) -> None:
+    form = client.get("/dashboard/new").get_data(as_text=True)
+    assert 'name="forward_query"' in form
+    assert 'name="crawlable"' in form
+    fields = {"url": "https://example.com/", "slug": "sw", "forward_query": "y"}
+    response = web.submit(client, "/dashboard/new", fields)
+    assert response.status_code == 302
+    with app.app_context():
+        link = db.session.scalar(db.select(Link).where(Link.slug == "sw"))
+        assert (link.forward_query, link.crawlable) == (True, False)
+    detail = client.get("/dashboard/links/sw").get_data(as_text=True)
+    assert "<dt>Forward the query string</dt><dd>yes</dd>" in detail
+    assert "<dt>Let search engines crawl it</dt><dd>no</dd>" in detail
+    assert client.get("/sw?a=1").headers["Location"] == "https://example.com/?a=1"
+    edited = web.submit(
+        client,
+        "/dashboard/links/sw/edit",
+        {"url": "https://example.com/", "slug": "sw", "redirect_type": "302", "crawlable": "y"},
+    )
+    assert edited.status_code == 302, edited.get_data(as_text=True)
+    with app.app_context():
+        link = db.session.scalar(db.select(Link).where(Link.slug == "sw"))
+        assert (link.forward_query, link.crawlable) == (False, True)
+
+
 def test_short_url_uses_public_url(
     app: Flask, client: FlaskClient, alice: int, make_link: LinkMaker
 ) -> None:

@@ -158,8 +158,10 @@ def test_redirect_rules_and_the_redirect_through_nginx(run: dict[str, Any]) -> N
     android = run["visitAndroid"]
     assert (android["status"], android["location"]) == (302, "https://android.example/")
     assert "no-store" in android["cacheControl"]
-    assert run["visitPromo"]["location"] == "https://promo.example/"
-    assert run["visitPromoInGerman"]["location"] == default  # every condition must match
+    # Created through Shlink's API, the link forwards the query (Shlink's default), to the
+    # matching rule's target as to its own.
+    assert run["visitPromo"]["location"] == "https://promo.example/?promo=sdk"
+    assert run["visitPromoInGerman"]["location"] == f"{default}?promo=sdk"  # all must match
     assert run["visitDesktop"]["location"] == default
     city = _problem(run, "setCityRule", 400, "invalid-data")
     assert city["invalidElements"] == ["redirectRules.0.conditions.0"]
@@ -253,10 +255,24 @@ def test_a_short_url_on_a_second_domain(run: dict[str, Any]) -> None:
 def test_errors_reach_the_client_as_shlink_problems(run: dict[str, Any]) -> None:
     taken = _problem(run, "takenSlug", 400, "non-unique-slug")
     assert taken["customSlug"] == f"shlink-{run['suffix']}"
-    assert _problem(run, "crawlable", 400, "invalid-data")["invalidElements"] == ["crawlable"]
     assert "read-only" in _problem(run, "readOnlyCreate", 403)["detail"]
     assert _value(run, "readOnlyList")["pagination"]["totalItems"] == 2
     _problem(run, "badKey", 401, "invalid-api-key")
+
+
+def test_crawlable_and_forward_query(run: dict[str, Any]) -> None:
+    """The SDK's flags are honoured: the query is forwarded (the visit's value wins) and the
+    fleet's robots.txt, through nginx, allows the crawlable link; editing both turns them off."""
+    created = _value(run, "flagsCreate")
+    assert (created["crawlable"], created["forwardQuery"]) == (True, True)
+    long_url = f"https://example.org/shlink-client/{run['suffix']}/flags"
+    assert run["flagsVisit"]["location"] == f"{long_url}?from=visit&utm_source=sdk"
+    assert f"Allow: /flags-{run['suffix']}$\n" in run["robots"]
+    assert run["robots"].endswith("Disallow: /\n")
+    edited = _value(run, "flagsEdit")
+    assert (edited["crawlable"], edited["forwardQuery"]) == (False, False)
+    assert run["flagsVisitAfterEdit"]["location"] == f"{long_url}?from=target"
+    assert run["flagsDelete"] == {"ok": True, "value": None}
 
 
 def test_delete(run: dict[str, Any], fleet: Fleet) -> None:

@@ -79,9 +79,14 @@ def test_shlink_every_field_arrives_and_a_rerun_creates_nothing(
     app: Flask, peer_server: PeerServer
 ) -> None:
     limited = shlink_item(
-        3, meta={"validSince": None, "validUntil": "2099-01-01T00:00:00+00:00", "maxVisits": 50}
+        3,
+        meta={"validSince": None, "validUntil": "2099-01-01T00:00:00+00:00", "maxVisits": 50},
+        crawlable=True,
+        forwardQuery=False,
     )
-    items = [shlink_item(1), shlink_item(2), limited, shlink_item(4), shlink_item(5)]
+    before_2_9 = shlink_item(2)
+    del before_2_9["forwardQuery"], before_2_9["crawlable"]  # it forwarded every query
+    items = [shlink_item(1), before_2_9, limited, shlink_item(4), shlink_item(5)]
     peer_server.handler = shlink_pages(items)
     with app.app_context():
         owner = user_with_email(OWNER)
@@ -103,6 +108,8 @@ def test_shlink_every_field_arrives_and_a_rerun_creates_nothing(
     assert [query["page"] for path, query, _ in peer_server.requests] == ["1", "2", "3"]
     links = owned_links(app)
     assert links["sh5"].url == "https://elsewhere.example/"  # never overwritten
+    assert (links["sh1"].crawlable, links["sh1"].forward_query) == (False, True)
+    assert (links["sh2"].crawlable, links["sh2"].forward_query) == (False, True)
     with app.app_context():
         link = db.session.scalars(select(Link).where(Link.slug == "sh3")).one()
         assert link.url == "https://example.org/page/3"
@@ -111,6 +118,7 @@ def test_shlink_every_field_arrives_and_a_rerun_creates_nothing(
         assert link.max_visits == 50
         assert link.expires_at == datetime(2099, 1, 1, tzinfo=UTC)
         assert link.created_at == datetime(2024, 3, 15, 8, 30, tzinfo=UTC)
+        assert (link.crawlable, link.forward_query) == (True, False)
         clicks = db.session.scalar(
             select(func.sum(HourlyVisits.visits)).where(HourlyVisits.link_id == link.id)
         )
@@ -204,6 +212,7 @@ def test_a_peer_failing_halfway_keeps_what_was_imported_and_a_rerun_resumes(
     assert sorted(links) == [f"k{n}" for n in range(1, 8)]
     assert links["k7"].title == "Kutt 7"
     assert links["k7"].created_at == datetime(2025, 5, 1, 12, tzinfo=UTC)
+    assert not any(link.crawlable or link.forward_query for link in links.values())
 
 
 def test_loopback_peers_are_refused_unless_the_admin_allows_them(

@@ -187,8 +187,8 @@ def test_create_answers_shlinks_short_url(shlink: ShlinkClient) -> None:
     [
         ({"longUrl": None}, "longUrl"),
         ({"longUrl": "ftp://example.org/file"}, "longUrl"),
-        ({"crawlable": True}, "crawlable"),
-        ({"forwardQuery": True}, "forwardQuery"),
+        ({"crawlable": "maybe"}, "crawlable"),
+        ({"forwardQuery": 2}, "forwardQuery"),
         ({"validSince": "2999-01-01T00:00:00+00:00"}, "validSince"),
         ({"validUntil": "not a date"}, "validUntil"),
         ({"validUntil": "2001-01-01T00:00:00Z"}, "validUntil"),
@@ -292,12 +292,48 @@ def test_edit_changes_what_is_sent(shlink: ShlinkClient) -> None:
     assert cleared["meta"]["validUntil"] is None
     for body, element in [
         ({"validUntil": "2001-01-01T00:00:00+00:00"}, "validUntil"),
-        ({"forwardQuery": True}, "forwardQuery"),
+        ({"forwardQuery": "sometimes"}, "forwardQuery"),
         ({"longUrl": 42}, "longUrl"),
         ({"tags": [1]}, "tags"),
     ]:
         refused = shlink.request("PATCH", "/short-urls/edit", json=body)
         assert problem_of(refused, 400, "invalid-data")["invalidElements"] == [element]
+
+
+def test_crawlable_and_forward_query_are_the_links_with_shlinks_defaults(
+    shlink: ShlinkClient,
+) -> None:
+    """Created here, a link forwards the query unless told not to (Shlink's default) and is
+    not crawlable unless told; both are the links' own fields, honoured by the redirect and
+    robots.txt; a PATCH changes what it sends, and null is the default again."""
+    plain = shlink.create(customSlug="plain", longUrl="https://example.com/?a=1")
+    assert (plain["crawlable"], plain["forwardQuery"]) == (False, True)
+    assert shlink.client.get("/plain?a=2&b=3").headers["Location"] == (
+        "https://example.com/?a=2&b=3"
+    )
+    set_off = shlink.create(customSlug="still", crawlable=True, forwardQuery=False)
+    assert (set_off["crawlable"], set_off["forwardQuery"]) == (True, False)
+    assert shlink.client.get("/still?a=2").headers["Location"] == "https://example.com/"
+    robots = shlink.client.get("/robots.txt").get_data(as_text=True)
+    assert "Allow: /still$\n" in robots
+    assert "/plain" not in robots
+
+    edited = shlink.request(
+        "PATCH", "/short-urls/plain", json={"crawlable": "true", "forwardQuery": False}
+    ).get_json()
+    assert (edited["crawlable"], edited["forwardQuery"]) == (True, False)
+    assert shlink.client.get("/plain?a=2").headers["Location"] == "https://example.com/?a=1"
+    kept = shlink.request("PATCH", "/short-urls/plain", json={"title": "t"}).get_json()
+    assert (kept["crawlable"], kept["forwardQuery"]) == (True, False)
+    reset = shlink.request(
+        "PATCH", "/short-urls/plain", json={"crawlable": None, "forwardQuery": None}
+    ).get_json()
+    assert (reset["crawlable"], reset["forwardQuery"]) == (False, True)
+    listed = shlink.request("GET", "/short-urls?itemsPerPage=-1").get_json()["shortUrls"]["data"]
+    assert {item["shortCode"]: item["forwardQuery"] for item in listed} == {
+        "plain": True,
+        "still": False,
+    }
 
 
 def test_delete(shlink: ShlinkClient) -> None:
