@@ -151,3 +151,53 @@ def test_the_link_switches_arrive_off_and_every_row_stays(
             assert db.session.scalar(select(func.sum(HourlyVisits.visits))) == 7, target
         flags = db.session.execute(text("SELECT crawlable, forward_query FROM links")).one()
         assert tuple(map(bool, flags)) == (False, False)
+
+
+#: The first revision with the tables that hang off a link (tags and visit counts).
+FIRST_WITH_VISITS = "9e17fc7a8ef3"
+
+
+@pytest.mark.usefixtures("bare_database")
+def test_every_step_up_and_down_keeps_what_hangs_off_a_link(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """One revision at a time to the head and back: on SQLite a step that rebuilds ``links``
+    (Alembic's batch mode copies it and drops the old table) must not cascade that drop into
+    the link's tags and visit counts."""
+    with app.app_context():
+        assert runner.invoke(args=["db", "upgrade", FIRST_WITH_VISITS]).exit_code == 0
+        link_id = link_of_the_time()
+        with db.engine.begin() as connection:
+            tag_id = connection.execute(
+                text("INSERT INTO tags (name) VALUES ('kept') RETURNING id")
+            ).scalar_one()
+            connection.execute(
+                text("INSERT INTO link_tags (link_id, tag_id) VALUES (:link, :tag)"),
+                {"link": link_id, "tag": tag_id},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO analytics_hourly (link_id, hour, visits, bot_visits) "
+                    "VALUES (:link, :hour, 7, 0)"
+                ),
+                {"link": link_id, "hour": datetime(2026, 5, 28, 20, tzinfo=UTC)},
+            )
+        for direction in ("upgrade", "downgrade"):
+            while True:
+                before = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+                if direction == "downgrade" and before == FIRST_WITH_VISITS:
+                    break
+                # ``db downgrade`` with no revision goes one step down
+                result = runner.invoke(
+                    args=["db", direction, *(["+1"] if direction == "upgrade" else [])]
+                )
+                db.session.remove()
+                after = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+                if direction == "upgrade" and (result.exit_code != 0 or after == before):
+                    break  # past the head
+                assert result.exit_code == 0, result.output
+                kept = (
+                    db.session.scalar(text("SELECT count(*) FROM link_tags")),
+                    db.session.scalar(text("SELECT sum(visits) FROM analytics_hourly")),
+                )
+                assert kept == (1, 7), f"{direction} {before} -> {after}"

@@ -46,9 +46,23 @@ def run_migrations_online() -> None:
         conf_args["process_revision_directives"] = process_revision_directives
 
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table on SQLite (copy, drop, rename); with foreign keys
+            # on, the drop would cascade into every row that references the old table (a
+            # link's tags and visit counts). Off for the migration (outside a transaction,
+            # where SQLite honours it), checked and on again after.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end SQLAlchemy's autobegun transaction: Alembic runs its own
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"the migration left rows without their parents: {broken}")
 
 
 if context.is_offline_mode():
