@@ -67,8 +67,17 @@ class DomainRecord:
 
 
 DEFAULT = DomainRecord(host="")
-#: What :func:`domain_for` asks :func:`route` to answer while the process has no map.
-UNLOADED = DomainRecord(host="\x00unloaded")
+
+
+@dataclass(frozen=True)
+class DomainMap:
+    """A process's added domains by host (None: not loaded) and the raw ``Host`` headers
+    resolved with them so far. The link cache replaces it whole when a domain changes: a
+    lookup holding one map never pairs it with another's hosts, and a host it resolves goes
+    into its own map's ``routes``, discarded with it."""
+
+    domains: dict[str, DomainRecord] | None = None
+    routes: dict[str, DomainRecord] = field(default_factory=dict)
 
 
 def load_domains() -> dict[str, DomainRecord]:
@@ -96,31 +105,20 @@ def default_hosts(config: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset({public, *(alias for alias in aliases if alias)})
 
 
-def route(
-    state: Any, raw_host: str, config: Mapping[str, Any], *, unloaded: DomainRecord | None = None
-) -> DomainRecord | None:
-    """The domain ``raw_host`` names (None: unknown host) from ``state``'s loaded map
-    (:meth:`service.links.cache.LinkCache.domain_state`) and the app's ``config``; no
-    database, no Redis. ``unloaded`` while the process has no map.
-
-    The map and the resolved hosts are read once: the cache's listener drops both at any
-    moment (a domain changed, or it subscribed again), and a lookup that read the map twice
-    would take a dropped map for an unknown host; a host resolved from a map dropped
-    meanwhile goes into that map's own, discarded, dict."""
-    domains, routes = state.domains, state.routes
-    found: DomainRecord | None = routes.get(raw_host)
-    if found is not None:
+def route(domain_map: DomainMap, raw_host: str, config: Mapping[str, Any]) -> DomainRecord | None:
+    """The domain ``raw_host`` names in ``domain_map`` and the app's ``config`` (None: an
+    unknown host, or a map not loaded); no database, no Redis."""
+    found: DomainRecord | None = domain_map.routes.get(raw_host)
+    if found is not None or domain_map.domains is None:
         return found
-    if domains is None:
-        return unloaded
     host = request_host(raw_host)
-    found = domains.get(host) if host else None
+    found = domain_map.domains.get(host) if host else None
     if found is None:
         defaults = default_hosts(config)
         if defaults is None or host in defaults:
             found = DEFAULT
-    if found is not None and len(routes) < MAX_ROUTES:
-        routes[raw_host] = found
+    if found is not None and len(domain_map.routes) < MAX_ROUTES:
+        domain_map.routes[raw_host] = found
     return found
 
 
@@ -130,8 +128,7 @@ def domain_for(raw_host: str, app: Flask | None = None) -> DomainRecord | None:
     from ..links.cache import link_cache
 
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    for _ in range(3):  # a map dropped by the listener right after loading is loaded again
-        found = route(link_cache.domain_state(app), raw_host, app.config, unloaded=UNLOADED)
-        if found is not UNLOADED:
-            return found
-    return DEFAULT
+    domain_map = link_cache.domain_map(app)
+    if domain_map.domains is None:
+        return DEFAULT
+    return route(domain_map, raw_host, app.config)

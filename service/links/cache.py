@@ -59,7 +59,7 @@ from werkzeug.urls import iri_to_uri
 
 from .. import signals
 from ..domains.models import Domain
-from ..domains.registry import DomainRecord, load_domains, route
+from ..domains.registry import DomainMap, load_domains, route
 from ..extensions import db
 from ..extensions.metrics import LINK_CACHE_LOOKUPS
 from ..extensions.pubsub import ChannelListener
@@ -313,7 +313,7 @@ class LinkCache:
             return None  # no listener here yet: only a full lookup starts it
         key = slug
         if raw_host is not None:
-            domain = route(state, raw_host, app.config)
+            domain = route(state.domain_map, raw_host, app.config)
             if domain is None:
                 return None
             if domain.prefix:
@@ -321,14 +321,15 @@ class LinkCache:
         with state.lock:
             return state.l1.get(key)
 
-    def domain_state(self, app: Flask) -> _State:
-        """``app``'s state with this process's domain map loaded (a query when it is not)."""
+    def domain_map(self, app: Flask) -> DomainMap:
+        """This process's domain map of ``app``, loaded (a query) when it is not; the one
+        loaded even if the listener has dropped it meanwhile, so one lookup sees one map.
+        Its ``domains`` are None only while the database cannot be read."""
         state = self.state(app)
         if state.listener_pid != os.getpid():
             state.start_listener()
-        if state.domains is None:
-            state.load_domains()
-        return state
+        loaded = state.domain_map
+        return state.load_domains() if loaded.domains is None else loaded
 
     def domains_changed(self) -> None:
         """Make every process (this one at once) reload its domain map."""
@@ -400,37 +401,39 @@ class _State:
         #: Slugs to broadcast a second time, with the ``time.monotonic()`` they are due at.
         self.pending: dict[str, float] = {}
         self.timer: threading.Timer | None = None
-        #: This process's added domains by host (None: to be loaded), the raw ``Host``
-        #: headers resolved so far, and a counter bumped whenever both are dropped.
-        self.domains: dict[str, DomainRecord] | None = None
-        self.routes: dict[str, DomainRecord] = {}
+        #: This process's added domains and the raw ``Host`` headers resolved with them,
+        #: replaced whole (one attribute: a reader never pairs one map with another's
+        #: hosts), and a counter bumped whenever the map is dropped.
+        self.domain_map = DomainMap()
         self.domains_generation = 0
 
     # -- domains ------------------------------------------------------------------------------
 
-    def load_domains(self) -> None:
-        """Load the domain map; one that a change raced is loaded again (then kept). With
-        the database down the map stays unloaded (the next lookup tries again), and
-        :func:`~service.domains.registry.domain_for` takes every host as the default one
+    def load_domains(self) -> DomainMap:
+        """Load the domain map and return it; one that a change raced is loaded again (then
+        kept). With the database down the map stays unloaded (the next lookup tries again),
+        and :func:`~service.domains.registry.domain_for` takes every host as the default one
         meanwhile, so that cached links and health checks keep answering."""
+        loaded = DomainMap()
         for attempt in range(3):
             generation = self.domains_generation
             try:
-                loaded = load_domains()
+                loaded = DomainMap(load_domains())
             except SQLAlchemyError as error:
                 db.session.rollback()
                 logger.warning("link cache: could not load the domains (%s)", error)
-                return
+                return loaded
             with self.lock:
                 if generation == self.domains_generation or attempt == 2:
-                    self.domains, self.routes = loaded, {}
-                    return
+                    self.domain_map = loaded
+                    break
+        return loaded
 
     def forget_domains(self) -> None:
         """Drop the domain map and the resolved hosts (a domain changed somewhere)."""
         with self.lock:
             self.domains_generation += 1
-            self.domains, self.routes = None, {}
+            self.domain_map = DomainMap()
 
     def announce_domains(self) -> None:
         """Forget the domains here and tell every other process to."""
@@ -450,7 +453,7 @@ class _State:
         """``slug`` is a :func:`cache_key`."""
         if self.listener_pid != os.getpid():
             self.start_listener()
-        if self.domains is None:
+        if self.domain_map.domains is None:
             self.load_domains()  # the redirect lane resolves hosts from it
         with self.lock:
             entry = self.l1.get(slug)
@@ -658,7 +661,7 @@ class _State:
             if self.listener_pid == os.getpid():
                 return
             self.l1.clear()  # entries inherited from a parent process were never invalidated
-            self.domains, self.routes = None, {}
+            self.domain_map = DomainMap()
             self.listener = _Listener(weakref.ref(self), self.redis)
             self.listener_pid = os.getpid()
         self.listener.start()

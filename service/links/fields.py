@@ -86,7 +86,7 @@ class CheckContext:
         from .cache import link_cache
 
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        added = link_cache.domain_state(app).domains or {}
+        added = link_cache.domain_map(app).domains or {}
         return cls(
             own_hosts=frozenset(service_hosts()) | frozenset(added),
             reserved=reserved_slugs(),

@@ -39,7 +39,7 @@ def test_a_known_host_is_never_unknown_while_the_map_is_dropped(app: Flask) -> N
     done = threading.Event()
     answers: dict[str, set[object]] = {"localhost": set(), go: set()}
     with app.app_context():
-        state = link_cache.domain_state(app)
+        state = link_cache.state(app)
 
         def drop_the_map() -> None:
             while not done.is_set():
