@@ -110,7 +110,7 @@ class Load:
                 str(Path(sys.executable).parent / "locust"),
                 "-f", str(HERE / "locustfile.py"), "--headless", "--host", host,
                 "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s",
-                "--reset-stats", "--csv", str(prefix), "--only-summary",
+                "--reset-stats", "--json-file", str(prefix), "--only-summary",
                 "--loglevel", "ERROR", "--stop-timeout", "2",
             ]  # fmt: skip
             if self.settings.locust_processes > 1:
@@ -125,12 +125,11 @@ class Load:
                     command, env=self.env, capture_output=True, text=True, check=False,
                     timeout=seconds + 60,
                 )  # fmt: skip
-                stats_file = prefix.with_name("run_stats.csv")
+                stats_file = prefix.with_name("run.json")
                 if not stats_file.exists():
                     raise RuntimeError(f"locust wrote no statistics for {user_class} at {host}")
-                with stats_file.open() as handle:
-                    row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-                if int(row["Request Count"]):
+                totals = locust_totals(json.loads(stats_file.read_text()))
+                if totals.requests:
                     break
                 said = (locust.stderr or locust.stdout).strip()[-600:]
                 console.log(
@@ -147,12 +146,12 @@ class Load:
         total = machine_after[1] - machine_before[1]
         return Measurement(
             users=users,
-            rps=_number(row["Requests/s"]),
-            p50_ms=_number(row["50%"]),
-            p95_ms=_number(row["95%"]),
-            p99_ms=_number(row["99%"]),
-            requests=int(row["Request Count"]),
-            failures=int(row["Failure Count"]),
+            rps=totals.rps,
+            p50_ms=totals.percentile(0.50),
+            p95_ms=totals.percentile(0.95),
+            p99_ms=totals.percentile(0.99),
+            requests=totals.requests,
+            failures=totals.failures,
             quota_use=round(used / (quota * seconds), 3) if quota else None,
             machine_busy=round(busy / total, 3) if total else None,
         )
@@ -196,12 +195,42 @@ class Load:
         return {name: summarise(name, measured) for name, measured in runs.items()}
 
 
-def _number(value: str | None) -> float:
-    """A figure of Locust's CSV; a run that recorded no request writes "N/A" (or nothing)."""
-    try:
-        return float(value or 0)
-    except ValueError:
+@dataclass
+class LocustTotals:
+    """Every request of one Locust run (its ``--json-file``: the final statistics, the ones
+    it prints; its CSV is written on a timer and can miss the last seconds of a short run)."""
+
+    requests: int
+    failures: int
+    rps: float
+    #: Response time (ms, as Locust rounds it) -> requests.
+    times: dict[int, int]
+
+    def percentile(self, share: float) -> float:
+        """Locust's own reading: the smallest time at least ``share`` of requests took."""
+        wanted, seen = share * sum(self.times.values()), 0
+        for ms in sorted(self.times):
+            seen += self.times[ms]
+            if seen >= wanted:
+                return float(ms)
         return 0.0
+
+
+def locust_totals(entries: list[dict[str, Any]]) -> LocustTotals:
+    """The entries of Locust's ``--json-file`` (one per request name) added up."""
+    times: dict[int, int] = {}
+    for entry in entries:
+        for ms, count in entry["response_times"].items():
+            times[int(float(ms))] = times.get(int(float(ms)), 0) + int(count)
+    requests = sum(int(entry["num_requests"]) for entry in entries)
+    started = min((entry["start_time"] for entry in entries), default=0.0)
+    last = max((entry["last_request_timestamp"] or 0.0 for entry in entries), default=0.0)
+    return LocustTotals(
+        requests=requests,
+        failures=sum(int(entry["num_failures"]) for entry in entries),
+        rps=requests / (last - started) if requests and last > started else 0.0,
+        times=times,
+    )
 
 
 def machine_cpu_times() -> tuple[int, int]:
