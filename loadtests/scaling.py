@@ -384,7 +384,8 @@ class BenchFleet:
 
 
 def code_version() -> dict[str, Any]:
-    """The commit the benchmark ran, and whether the tree had changes beyond it."""
+    """The commit the benchmark ran, and whether the tree had changes beyond it (the
+    results it is rewriting do not count)."""
 
     def git(*args: str) -> str:
         done = subprocess.run(
@@ -394,7 +395,7 @@ def code_version() -> dict[str, Any]:
 
     return {
         "commit": git("rev-parse", "HEAD") or "unknown",
-        "dirty": bool(git("status", "--porcelain")),
+        "dirty": bool(git("status", "--porcelain", "--", ".", ":!loadtests/results")),
     }
 
 

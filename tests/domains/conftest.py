@@ -10,6 +10,13 @@ from service.domains.services import add_domain
 from service.links.services import create_link
 from tests.fixtures.users import user_with_email
 
+#: A domain's three fallback redirects, each to its own page of one site.
+FALLBACKS = {
+    "root_redirect": "https://home.example/",
+    "not_found_redirect": "https://home.example/missing",
+    "expired_redirect": "https://home.example/expired",
+}
+
 
 def new_domain(app: Flask, host: str, **fallbacks: Any) -> str:
     """Add a domain; returns its normalised host."""

@@ -20,7 +20,7 @@ from service.extensions import db
 from service.links.cache import link_cache
 from service.links.models import Link
 from service.links.services import get_link_for, update_link
-from tests.domains.conftest import link_on, new_domain
+from tests.domains.conftest import FALLBACKS, link_on, new_domain
 from tests.fixtures.links import quiesce_link_cache
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import user_with_email
@@ -65,13 +65,7 @@ def test_an_idn_domain_is_reached_by_its_punycode_host(app: Flask, client: Flask
 
 
 def test_the_fallbacks_of_a_domain(app: Flask, client: FlaskClient) -> None:
-    new_domain(
-        app,
-        GO,
-        root_redirect="https://home.example/",
-        not_found_redirect="https://home.example/missing",
-        expired_redirect="https://home.example/expired",
-    )
+    new_domain(app, GO, **FALLBACKS)
     link_on(app, "soon", "https://go.example/", domain=GO)
     link_on(app, "off", "https://go.example/", domain=GO)
     link_on(app, "once", "https://go.example/", domain=GO, max_visits=1)

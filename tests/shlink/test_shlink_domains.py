@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.domains.conftest import link_on, new_domain
+from tests.domains.conftest import FALLBACKS, link_on, new_domain
 from tests.fixtures.accounts import AccountFactory
 from tests.shlink.conftest import ShlinkClient, problem_of
 
@@ -31,13 +31,7 @@ def _patch(shlink: ShlinkClient, **body: Any) -> Any:
 
 def test_every_domain_is_listed_default_first(app: Flask, shlink: ShlinkClient) -> None:
     new_domain(app, GO_TLS)
-    new_domain(
-        app,
-        GO,
-        root_redirect="https://home.example/",
-        not_found_redirect="https://home.example/missing",
-        expired_redirect="https://home.example/expired",
-    )
+    new_domain(app, GO, **FALLBACKS)
     assert shlink.request("GET", "/domains").get_json() == {
         "domains": {
             "data": [
