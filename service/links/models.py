@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -102,6 +103,11 @@ class Link(db.Model):  # type: ignore[name-defined, misc]
     def host(self) -> str | None:
         """The added domain's host, or None on the default domain."""
         return None if self.domain is None else self.domain.host
+
+    @staticmethod
+    def on_domain(domain_id: int | None) -> ColumnElement[bool]:
+        """The criterion of the links on the domain ``domain_id`` (None: the default one)."""
+        return Link.domain_id.is_(None) if domain_id is None else Link.domain_id == domain_id
 
     def __repr__(self) -> str:
         return f"<Link {self.slug}>"

@@ -187,10 +187,7 @@ def filtered(statement: Select[Any], criteria: LinkFilter) -> Select[Any]:
             or_(Link.max_visits.is_(None), clicks_of(Link.id) < Link.max_visits)
         )
     if criteria.domain is not None:
-        on_default = criteria.domain.is_default
-        statement = statement.where(
-            Link.domain_id.is_(None) if on_default else Link.domain_id == criteria.domain.id
-        )
+        statement = statement.where(Link.on_domain(criteria.domain.id))
     return statement
 
 

@@ -61,9 +61,8 @@ def robots_txt() -> Response:
 
 def _body(domain: DomainRecord) -> str:
     def crawlable(session: Session) -> list[str]:
-        on_domain = Link.domain_id.is_(None) if domain.id is None else Link.domain_id == domain.id
         statement = select(Link.slug).where(
-            Link.crawlable.is_(True), Link.disabled.is_(False), on_domain
+            Link.crawlable.is_(True), Link.disabled.is_(False), Link.on_domain(domain.id)
         )
         return list(session.scalars(statement.order_by(Link.slug)))
 

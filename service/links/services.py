@@ -199,7 +199,7 @@ def _app() -> Any:
 
 def _slug_exists(slug: str, domain_id: int | None = None) -> bool:
     """Whether ``slug`` is taken on the domain ``domain_id`` (None: the default domain)."""
-    on_domain = Link.domain_id.is_(None) if domain_id is None else Link.domain_id == domain_id
+    on_domain = Link.on_domain(domain_id)
     with db.session.no_autoflush:
         return (
             db.session.scalar(select(Link.id).where(Link.slug == slug, on_domain).limit(1))
