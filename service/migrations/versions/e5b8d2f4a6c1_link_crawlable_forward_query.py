@@ -18,10 +18,9 @@ depends_on = None
 COLUMNS = ('crawlable', 'forward_query')
 
 
-# Plain ALTER TABLE, no batch: on SQLite a batch would copy `links` into a new table and drop
-# the old one, and dropping it deletes every row that references a link ON DELETE CASCADE
-# (the clicks' aggregates, tags, ...). SQLite adds a column with a constant default, and
-# drops one (3.35+), in place.
+# Plain ALTER TABLE, no batch: SQLite adds a column with a constant default, and drops one
+# (3.35+), in place, where a batch would copy all of `links` into a new table (safe, since
+# env.py turns foreign keys off for it, but a rewrite of the whole table for two columns).
 def upgrade():
     # Existing links keep their behaviour: not crawlable, the query string not forwarded.
     for name in COLUMNS:
