@@ -381,25 +381,26 @@ def _measure(
         runs: dict[str, list[Run]] = {name: [] for name in series}
         runs["redirect_at_70pct"] = []
         pairs: dict[str, list[Run]] = {"redirect": [], "logged_in": []}
+
+        def saturated(name: str) -> Run:
+            """One closed-loop wrk run of series ``name``, started on a quiet core."""
+            url, sent_cookie, pid, pids = series[name]
+            return _run(
+                pid, pids, quiet, partial(wrk, url, seconds, connections, cookie=sent_cookie)
+            )
+
         for round_number in range(repeats):
             order = list(series)
             if round_number % 2:  # the cookie pair in turn first and second: drift cancels
                 first, second = order.index("redirect"), order.index("logged_in")
                 order[first], order[second] = order[second], order[first]
             for name in order:
-                url, sent_cookie, pid, pids = series[name]
-                runs[name].append(
-                    _run(
-                        pid,
-                        pids,
-                        quiet,
-                        partial(wrk, url, seconds, connections, cookie=sent_cookie),
-                    )
-                )
+                runs[name].append(saturated(name))
                 if name == "redirect":
                     # The tail below saturation, at 70 % of what this round just saturated at.
-                    saturated = runs[name][-1].result
-                    rate = 0.7 * saturated["requests"] / saturated["duration_s"]
+                    url, _, pid, pids = series[name]
+                    saturated_run = runs[name][-1].result
+                    rate = 0.7 * saturated_run["requests"] / saturated_run["duration_s"]
                     runs["redirect_at_70pct"].append(
                         _run(pid, pids, quiet, partial(openloop, url, rate, seconds, connections))
                     )
@@ -408,15 +409,7 @@ def _measure(
         for pair_number in range(cookie_pairs):
             pair = ["redirect", "logged_in"][:: -1 if (repeats + pair_number) % 2 else 1]
             for name in pair:
-                url, sent_cookie, pid, pids = series[name]
-                pairs[name].append(
-                    _run(
-                        pid,
-                        pids,
-                        quiet,
-                        partial(wrk, url, seconds, connections, cookie=sent_cookie),
-                    )
-                )
+                pairs[name].append(saturated(name))
         if profile is not None:
             profile_replica(replica_pid, f"{spec.url}/{slug}", seconds, connections, profile)
     measured = {name: summarise(r) for name, r in runs.items()}
