@@ -143,6 +143,10 @@ class Settings:
     #: count as "other" (a flood adds bounded rows).
     analytics_orphan_referrer_cap: int = 100
     analytics_orphan_host_cap: int = 20
+    #: Seconds a link stays in a process's L1 cache after it was filled. Changes evict it
+    #: at once (by message); this bounds only what a lost message could leave stale, and a
+    #: link visited less often than this per process is answered from L2 (Redis).
+    link_cache_l1_ttl_s: int = 300
     #: Live statistics: open event streams per replica process (beyond: 503), the
     #: heartbeat period and a stream's lifetime before the browser reconnects, in seconds.
     live_max_streams: int = 100
@@ -221,6 +225,7 @@ class Settings:
         if not 0 <= self.analytics_worker_metrics_port <= 65535:
             raise ConfigError(f"{ENV_PREFIX}ANALYTICS_WORKER_METRICS_PORT must be 0 to 65535")
         for name in (
+            "link_cache_l1_ttl_s",
             "webhooks_max_attempts",
             "webhooks_disable_after",
             "webhooks_backoff_base_ms",
@@ -269,6 +274,7 @@ class Settings:
             "ANALYTICS_SHIP_INTERVAL": self.analytics_ship_interval_ms / 1000,
             "ANALYTICS_ORPHAN_REFERRER_CAP": self.analytics_orphan_referrer_cap,
             "ANALYTICS_ORPHAN_HOST_CAP": self.analytics_orphan_host_cap,
+            "LINK_CACHE_L1_TTL": float(self.link_cache_l1_ttl_s),
             "LIVE_MAX_STREAMS": self.live_max_streams,
             "LIVE_HEARTBEAT_S": self.live_heartbeat_s,
             "LIVE_MAX_LIFETIME_S": self.live_max_lifetime_s,

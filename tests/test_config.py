@@ -32,6 +32,7 @@ def test_values_are_typed() -> None:
             "LINKFLEET_SESSION_LIFETIME_DAYS": "3",
             "LINKFLEET_REPLICA_NAME": "replica-9",
             "LINKFLEET_SIGNUP": "closed",
+            "LINKFLEET_LINK_CACHE_L1_TTL_S": "7200",
         }
     )
     config = settings.to_flask()
@@ -39,6 +40,7 @@ def test_values_are_typed() -> None:
     assert config["PERMANENT_SESSION_LIFETIME"] == 3 * 86400
     assert config["REPLICA_NAME"] == "replica-9"
     assert config["SIGNUP_OPEN"] is False
+    assert config["LINK_CACHE_L1_TTL"] == 7200.0
 
 
 def test_postgres_urls_use_psycopg3() -> None:
@@ -58,6 +60,7 @@ def test_postgres_urls_use_psycopg3() -> None:
         ("SESSION_LIFETIME_DAYS", "ten", "is not an integer"),
         ("SESSION_LIFETIME_DAYS", "0", "at least 1"),
         ("SIGNUP", "sometimes", "must be open or closed"),
+        ("LINK_CACHE_L1_TTL_S", "0", "at least 1"),
         ("API_WRITE_RATE_LIMIT", "lots", "is not a rate limit"),
     ],
 )

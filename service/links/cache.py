@@ -221,7 +221,8 @@ class LinkCache:
 
     ``REDIS_URL``, ``REDIS_SOCKET_TIMEOUT``
         Where L2 and the invalidation channel live; operations give up after the timeout.
-    ``LINK_CACHE_L1_SIZE`` (10000), ``LINK_CACHE_L1_TTL`` (300 s)
+    ``LINK_CACHE_L1_SIZE`` (10000), ``LINK_CACHE_L1_TTL`` (300 s; the setting
+    ``LINKFLEET_LINK_CACHE_L1_TTL_S``)
         Bound and lifetime of the per-process cache. Invalidation is by message (and a
         reconnecting listener clears L1), so the TTL is only a backstop; a short one would
         send the long tail of a Zipf-shaped link set to L2 on most visits.
