@@ -206,8 +206,7 @@ class LiveHub:
         listener, self.listener = self.listener, None
         self.listener_pid = 0
         if listener is not None:
-            listener.stopping.set()
-            listener.join(timeout=5)
+            listener.stop()
 
 
 class _Listener(ChannelListener[LiveHub]):

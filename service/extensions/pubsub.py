@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import uuid
 import weakref
 from typing import Generic, TypeVar
 
@@ -49,12 +50,24 @@ class ChannelListener(threading.Thread, Generic[Owner]):
         self.stopping = threading.Event()
         #: Set while subscribed: what was published before then never reached this process.
         self.subscribed = threading.Event()
+        #: This listener's own channel: :meth:`stop` publishes there to end the wait for a
+        #: message at once, where the poll would take up to :attr:`poll_interval` to notice.
+        self.wake_channel = f"{channel}:wake:{uuid.uuid4().hex}"
 
     def on_subscribe(self, owner: Owner) -> None:
         """Subscribed (again): messages published meanwhile were lost."""
 
     def on_message(self, owner: Owner, data: bytes) -> None:
         raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening and wait for the thread (at most ``timeout`` seconds)."""
+        self.stopping.set()
+        if self.subscribed.is_set():
+            with contextlib.suppress(redis.RedisError):
+                self.client.publish(self.wake_channel, b"")
+        if self.is_alive():
+            self.join(timeout)
 
     def run(self) -> None:
         backoff, reported = self.min_backoff, False
@@ -79,16 +92,19 @@ class ChannelListener(threading.Thread, Generic[Owner]):
     def _listen(self) -> None:
         pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
         try:
-            pubsub.subscribe(self.channel)
+            pubsub.subscribe(self.channel, self.wake_channel)
+            wake_channel = self.wake_channel.encode()
             while not self.stopping.is_set():
                 message = pubsub.get_message(timeout=self.poll_interval)
                 owner = self.owner()
                 if owner is None:
                     return
-                if message is not None and message["type"] == "subscribe":
+                if message is None or message["channel"] == wake_channel:
+                    pass
+                elif message["type"] == "subscribe":
                     self.on_subscribe(owner)
                     self.subscribed.set()
-                elif message is not None and message["type"] == "message":
+                elif message["type"] == "message":
                     self.on_message(owner, message["data"])
                 del owner  # never hold it while waiting: a dropped app ends the loop
         finally:

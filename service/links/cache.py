@@ -676,8 +676,7 @@ class _State:
         listener, self.listener = self.listener, None
         self.listener_pid = 0
         if listener is not None:
-            listener.stopping.set()
-            listener.join(timeout=5)
+            listener.stop()
 
 
 class _Listener(ChannelListener[_State]):
