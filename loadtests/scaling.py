@@ -547,7 +547,8 @@ def write_results(
         f"Every replica: {settings.cpus_per_replica} CPU (cgroup quota), one gevent worker. "
         f"Load: Locust FastHttpUser, cached redirects over {settings.links} Zipf-distributed "
         f"links, through nginx. Median of {settings.repeats} runs of "
-        f"{settings.measure_seconds} s at the saturating user count, the replica counts "
+        f"{settings.measure_seconds} s, every replica count at the same users per replica "
+        "(the most any count needed to saturate), the replica counts "
         "measured in rounds (1, 2, 4, 1, 2, 4, ...). *Quota used*: CPU the "
         "replicas used over what their quotas allowed (100%: the replicas were the bottleneck); "
         "*machine busy*: all CPU time of the machine in use, load generator included.",
@@ -889,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         # gevent replica's CPU per request falls as its queue deepens (more requests per loop
         # wake-up), so unequal queues per replica bias the ratio (runs at 8 users for N = 1
         # and 32 per replica for N = 4 gave efficiencies above 1).
-        per_replica = max(users // n for n, users in saturating.items())
+        per_replica = max(count // n for n, count in saturating.items())
         rounds: dict[int, list[Measurement]] = {n: [] for n in settings.replicas}
         for _ in range(settings.repeats):
             for n in settings.replicas:
