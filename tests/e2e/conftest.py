@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import random
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,80 +98,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     running.cli("fleet", "up", "--replicas", "2")
     yield running
     running.cli("fleet", "down", check=False)
-
-
-class RequestLoop:
-    """Clients looping GETs through nginx for a bounded time, counting every outcome.
-
-    Each request opens its own connection (``Connection: close``). With client keep-alive,
-    an nginx reload closes idle client connections and a request racing that close fails
-    in the client before reaching nginx; browsers retry such requests silently (RFC 9112
-    section 9.3.1), requests does not. Fresh connections measure what the fleet does.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        clients: int = 4,
-        seconds: float = 30.0,
-        post: tuple[requests.Session, str] | None = None,
-    ) -> None:
-        self.url = url
-        #: Optionally one more client POSTing a new link per request with this API session.
-        self.post = post
-        self.deadline = time.monotonic() + seconds
-        self.stopped = threading.Event()
-        self.outcomes: collections.Counter[str] = collections.Counter()
-        self.served_by: collections.Counter[str] = collections.Counter()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-        if post is not None:
-            self.threads.append(threading.Thread(target=self._post, daemon=True))
-
-    def _run(self) -> None:
-        session = requests.Session()
-        while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            try:
-                response = session.get(self.url, timeout=10, headers={"Connection": "close"})
-                outcome = str(response.status_code)
-                replica = response.headers.get("X-Served-By", "?")
-            except requests.RequestException as error:
-                outcome, replica = type(error).__name__, "-"
-            with self.lock:
-                self.outcomes[outcome] += 1
-                self.served_by[replica] += 1
-
-    def _post(self) -> None:
-        assert self.post is not None
-        session, url = self.post
-        while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            target = f"https://example.org/rolling/{time.monotonic_ns()}"
-            try:
-                response = session.post(
-                    url, json={"url": target}, timeout=10, headers={"Connection": "close"}
-                )
-                outcome = f"POST {response.status_code}"
-            except requests.RequestException as error:
-                outcome = f"POST {type(error).__name__}"
-            with self.lock:
-                self.outcomes[outcome] += 1
-            time.sleep(0.6)  # inside the key's write budget of 120 per minute
-
-    def __enter__(self) -> RequestLoop:
-        for thread in self.threads:
-            thread.start()
-        time.sleep(0.5)  # the loop is running before the fault is injected
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(0.5)
-        self.stopped.set()
-        for thread in self.threads:
-            thread.join(15)
-
-    @property
-    def failures(self) -> int:
-        return sum(n for outcome, n in self.outcomes.items() if outcome not in {"200", "POST 201"})
 
 
 @pytest.fixture(scope="module")
