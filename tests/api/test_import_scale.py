@@ -2,7 +2,7 @@
 
 The body is generated while the server reads it (a lazy stream with a known length), so what
 is measured is the server side: the request parsing, the row reader, validation and the
-batched writes. ``make test`` checks flatness cheaply: the peak RSS growth of a 25,000-row
+batched writes. ``make test`` checks flatness cheaply: the peak RSS growth of a 10,000-row
 import against a 2,000-row one (10 batches against 2). Marked ``bench``, which ``make bench``
 runs: 100,000 rows with the RSS bound, and tracemalloc's peak of Python allocations (about
 ten times slower). Each prints the import's time; none asserts one (timings belong to the
