@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http
 import json
+import threading
 from collections.abc import Callable
 from copy import deepcopy
 from functools import wraps
@@ -24,6 +25,7 @@ import marshmallow as ma
 from flask import current_app, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.pagination import PaginationParameters
+from flask_smorest.spec import openapi_cli
 from flask_smorest.utils import prepare_response, unpack_tuple_response
 from werkzeug.exceptions import HTTPException
 
@@ -78,12 +80,67 @@ def api_config_defaults() -> dict[str, Any]:
 
 
 class LinkFleetApi(Api):  # type: ignore[misc]
-    """flask-smorest's ``Api`` with RFC 9457 errors, in the spec and on the wire."""
+    """flask-smorest's ``Api`` with RFC 9457 errors, in the spec and on the wire, and the
+    spec built on first use.
+
+    flask-smorest builds the OpenAPI document while the app is made: a third of
+    ``create_app``'s time, paid by every worker and every ``linkfleet`` command that never
+    serves ``/api/openapi.json``. Here the routes are registered at once and the document
+    (plugins, components, every blueprint's operations) when :attr:`spec` is first read.
+    """
 
     #: Documents error bodies (flask-smorest's own schema has ``code``/``status``/``message``).
     ERROR_SCHEMA = ProblemSchema
     #: Every operation documents a ``default`` problem response (so 401, 413, 429 ... conform).
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def __init__(self, app: Any = None, **kwargs: Any) -> None:
+        self._built_spec: Any = None
+        self._spec_options: dict[str, Any] | None = None
+        self._undocumented: list[tuple[Blueprint, str, Any]] = []
+        self._spec_lock = threading.RLock()
+        self._building_spec = False
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self) -> Any:
+        """The OpenAPI document, built (once) on first read."""
+        if self._spec_options is not None or self._undocumented:
+            with self._spec_lock:  # re-entered by flask-smorest's own set-up: it reads .spec
+                if not self._building_spec:
+                    self._building_spec = True
+                    try:
+                        self._build_spec()
+                    finally:
+                        self._building_spec = False
+        return self._built_spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._built_spec = value
+
+    def _build_spec(self) -> None:
+        if self._spec_options is not None:
+            options, self._spec_options = self._spec_options, None
+            super()._init_spec(**options)
+        while self._undocumented:
+            blueprint, name, parameters = self._undocumented.pop(0)
+            blueprint.register_views_in_doc(
+                self, self._app, self._built_spec, name=name, parameters=parameters
+            )
+            self._built_spec.tag({"name": name, "description": blueprint.description})
+
+    def _init_spec(self, **options: Any) -> None:
+        """Only what must exist now (the ``flask openapi`` commands); the rest on first read."""
+        self._spec_options = options
+        self._app.cli.add_command(openapi_cli)
+
+    def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
+        """The blueprint's routes now, its documentation when :attr:`spec` is first read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def _register_error_handlers(self) -> None:
         """Deliberately nothing app-wide: the API blueprints register :meth:`handle_http_exception`
