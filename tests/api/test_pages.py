@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
@@ -177,6 +178,19 @@ def test_openapi_spec(client: FlaskClient) -> None:
     ] == {"$ref": "#/components/responses/DEFAULT_ERROR"}
     default_error = spec["components"]["responses"]["DEFAULT_ERROR"]
     assert "application/problem+json" in default_error["content"]
+
+
+def test_the_spec_is_built_on_first_read_once_whoever_reads_it(app: Flask) -> None:
+    """Making the app documents nothing; eight threads reading at once all get one whole spec."""
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    assert api._built_spec is None
+    with ThreadPoolExecutor(8) as pool:
+        specs = list(pool.map(lambda _: api.spec, range(8)))
+    assert all(spec is specs[0] for spec in specs)
+    paths = specs[0].to_dict()["paths"]
+    assert "/api/v1/links/{slug}" in paths
+    assert "/api/v1/webhooks" in paths
+    assert [tag["name"] for tag in specs[0].to_dict()["tags"]].count("links") == 1
 
 
 def test_docs_page_uses_only_local_assets(client: FlaskClient) -> None:
