@@ -100,17 +100,20 @@ class LinkFleetApi(Api):  # type: ignore[misc]
         self._undocumented: list[tuple[Blueprint, str, Any]] = []
         self._spec_lock = threading.RLock()
         self._building_spec = False
+        #: Set only once the whole document is built: a reader that sees it can serve it.
+        self._spec_ready = False
         super().__init__(app, **kwargs)
 
     @property
     def spec(self) -> Any:
         """The OpenAPI document, built (once) on first read."""
-        if self._spec_options is not None or self._undocumented:
+        if not self._spec_ready:
             with self._spec_lock:  # re-entered by flask-smorest's own set-up: it reads .spec
-                if not self._building_spec:
+                if not self._spec_ready and not self._building_spec:
                     self._building_spec = True
                     try:
                         self._build_spec()
+                        self._spec_ready = True
                     finally:
                         self._building_spec = False
         return self._built_spec
@@ -132,7 +135,9 @@ class LinkFleetApi(Api):  # type: ignore[misc]
 
     def _init_spec(self, **options: Any) -> None:
         """Only what must exist now (the ``flask openapi`` commands); the rest on first read."""
-        self._spec_options = options
+        with self._spec_lock:
+            self._spec_options = options
+            self._spec_ready = False
         self._app.cli.add_command(openapi_cli)
 
     def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
@@ -140,7 +145,9 @@ class LinkFleetApi(Api):  # type: ignore[misc]
         name = options.get("name", blp.name)
         self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
         self._app.register_blueprint(blp, **options)
-        self._undocumented.append((blp, name, parameters))
+        with self._spec_lock:
+            self._undocumented.append((blp, name, parameters))
+            self._spec_ready = False
 
     def _register_error_handlers(self) -> None:
         """Deliberately nothing app-wide: the API blueprints register :meth:`handle_http_exception`
