@@ -87,8 +87,10 @@ scale: $(STAMP) ## Add or remove replicas live: make scale REPLICAS=4
 restart: $(STAMP) ## Rolling restart of the replicas, one at a time, no failed requests
 	@$(LINKFLEET) fleet restart
 
+# PYTHONDONTWRITEBYTECODE emptied: pytest keeps its rewritten test modules only where
+# bytecode may be written, or each of its processes rewrites all of them (1.4 CPU-s each).
 test: test-deps $(STAMP) bytecode ## Run the whole test suite (real Redis, nginx, SQLite, PostgreSQL, Chromium)
-	@$(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "not bench" -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
 	   --durations=15 --junitxml=.run/test-report.xml $(PYTEST_ARGS); rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; \
 	 exit $$rc
