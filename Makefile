@@ -16,7 +16,8 @@ LINKFLEET := $(BIN)/linkfleet
 REPLICAS  ?=
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each module stays on one of them (--dist loadscope), so a
-# module's fleet is started once; the long modules go first (tests/conftest.py). Four on
+# module's own fleet is started once, and each process starts the shared stock fleet once
+# (tests/fixtures/fleets.py); the long modules go first (tests/conftest.py). Four on
 # this 2-core machine: the fleet tests spend much of their time waiting on their fleets (with
 # two processes a third of the CPU time idled; three took 7:03, four 6:11).
 TEST_WORKERS ?= 4

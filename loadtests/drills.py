@@ -48,7 +48,7 @@ from sqlalchemy import Engine, text
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import TcpProxy
-from tests.e2e.conftest import LINKFLEET, Fleet, fleet_env
+from tests.fixtures.fleets import LINKFLEET, Fleet, fleet_env
 from tests.fixtures.services import child_pids
 from tests.reliability import (
     Traffic,

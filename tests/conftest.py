@@ -1,7 +1,7 @@
 """Registers the fixture modules of ``tests/fixtures`` once, for every package.
 
-Each module holds one concern (services, the app, users, API accounts, links, replicas);
-packages import their helpers from there and never redefine these fixtures.
+Each module holds one concern (services, the app, users, API accounts, links, replicas,
+fleets); packages import their helpers from there and never redefine these fixtures.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.links",
     "tests.fixtures.replicas",
+    "tests.fixtures.fleets",
 ]
 
 

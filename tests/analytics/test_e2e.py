@@ -25,7 +25,7 @@ from service.analytics.stats import link_stats
 from service.extensions import db
 from service.links.models import Link
 from service.links.services import create_link
-from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, fleet_env
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import add_user
 

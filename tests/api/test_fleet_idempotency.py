@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.e2e.conftest import LINKFLEET, Fleet, fleet  # noqa: F401  (the module-scoped fixture)
+from tests.fixtures.fleets import LINKFLEET, Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ EMAIL = "e2e-api@example.com"
 
 
 @pytest.fixture(scope="module")
-def api_key(fleet: Fleet) -> str:  # noqa: F811
+def api_key(fleet: Fleet) -> str:
     created = subprocess.run(
         [LINKFLEET, "user", "create", EMAIL, "--password-stdin"],
         input="an e2e api password\n",
@@ -38,7 +38,7 @@ def api_key(fleet: Fleet) -> str:  # noqa: F811
     return key
 
 
-def test_concurrent_retries_on_two_replicas_make_one_link(fleet: Fleet, api_key: str) -> None:  # noqa: F811
+def test_concurrent_retries_on_two_replicas_make_one_link(fleet: Fleet, api_key: str) -> None:
     replicas = fleet.spec.replicas
     assert len(replicas) == 2
     targets = [f"http://127.0.0.1:{port}" for port in replicas.values()] * 4 + [fleet.url] * 4
@@ -91,7 +91,7 @@ def test_concurrent_retries_on_two_replicas_make_one_link(fleet: Fleet, api_key:
     )
 
 
-def test_docs_and_spec_through_nginx(fleet: Fleet) -> None:  # noqa: F811
+def test_docs_and_spec_through_nginx(fleet: Fleet) -> None:
     spec = requests.get(f"{fleet.url}/api/openapi.json", timeout=10)
     assert spec.status_code == 200
     assert "/api/v1/links" in spec.json()["paths"]

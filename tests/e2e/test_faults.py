@@ -27,7 +27,7 @@ import requests
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.fleets import FLEET_API_PASSWORD, Fleet, fleet_api_email, fleet_env
 from tests.fixtures.services import child_pids, wait_until
 from tests.reliability import (
     Traffic,
@@ -64,9 +64,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def create_link(fleet: Fleet, api: requests.Session, **fields: Any) -> str:
+def create_link(fleet: Fleet, fleet_api: requests.Session, **fields: Any) -> str:
     fields.setdefault("url", "https://example.org/faults")
-    response = api.post(f"{fleet.url}/api/v1/links", json=fields, timeout=30)
+    response = fleet_api.post(f"{fleet.url}/api/v1/links", json=fields, timeout=30)
     assert response.status_code == 201, response.text
     return str(response.json()["slug"])
 
@@ -86,23 +86,23 @@ def warm(fleet: Fleet, slug: str) -> int:
     return made
 
 
-def visits(fleet: Fleet, api: requests.Session, slug: str) -> int:
-    response = api.get(f"{fleet.url}/api/v1/links/{slug}/stats", timeout=10)
+def visits(fleet: Fleet, fleet_api: requests.Session, slug: str) -> int:
+    response = fleet_api.get(f"{fleet.url}/api/v1/links/{slug}/stats", timeout=10)
     if response.status_code != 200:
         return -1
     return int(response.json()["totals"]["visits"])
 
 
-def wait_counted(fleet: Fleet, api: requests.Session, slug: str, served: int) -> int:
+def wait_counted(fleet: Fleet, fleet_api: requests.Session, slug: str, served: int) -> int:
     """Wait until the worker has counted ``served`` clicks; then the count (late doubles
     would show). Polls slowly: the read budget of the key is shared with the test."""
     deadline = time.monotonic() + 90
-    counted = visits(fleet, api, slug)
+    counted = visits(fleet, fleet_api, slug)
     while counted < served and time.monotonic() < deadline:
         time.sleep(0.5)
-        counted = visits(fleet, api, slug)
+        counted = visits(fleet, fleet_api, slug)
     time.sleep(1.5)
-    return visits(fleet, api, slug)
+    return visits(fleet, fleet_api, slug)
 
 
 def csrf_of(html: str) -> str:
@@ -180,9 +180,9 @@ def status_of(raw: bytes) -> str:
 
 
 def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
-    fleet: Fleet, api: requests.Session
+    fleet: Fleet, fleet_api: requests.Session
 ) -> None:
-    slug = create_link(fleet, api)
+    slug = create_link(fleet, fleet_api)
     served = warm(fleet, slug)
     pids = replica_pids(fleet.spec)
     browser = requests.Session()
@@ -209,7 +209,7 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
                 ("POST", "/api/v1/links", {"url": "https://example.org/during-outage"}),
                 ("GET", f"/api/v1/links/{slug}", None),
             ]:
-                response = api.request(method, f"{fleet.url}{path}", json=body, timeout=10)
+                response = fleet_api.request(method, f"{fleet.url}{path}", json=body, timeout=10)
                 outage[f"api {response.status_code}"] += 1
                 assert_problem_503(response)
             ready = requests.get(f"{fleet.url}/readyz", timeout=5)
@@ -229,7 +229,7 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
     with after:
         time.sleep(2)
     served += after.outcomes["302"]
-    created = api.post(
+    created = fleet_api.post(
         f"{fleet.url}/api/v1/links", json={"url": "https://example.org/after"}, timeout=10
     )
     fresh = requests.Session()
@@ -237,14 +237,14 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
     relogin = fresh.post(
         f"{fleet.url}/login",
         data={
-            "email": "e2e-links@example.com",
-            "password": "an e2e password",
+            "email": fleet_api_email(__name__),
+            "password": FLEET_API_PASSWORD,
             "csrf_token": csrf_of(login_page.text),
         },
         allow_redirects=False,
         timeout=10,
     )
-    counted = wait_counted(fleet, api, slug, served)
+    counted = wait_counted(fleet, fleet_api, slug, served)
     record(
         "redis-down",
         sent=traffic.sent + after.sent,
@@ -268,9 +268,9 @@ def test_redis_down_redirects_go_on_logins_and_api_answer_503_and_it_recovers(
 
 
 def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
-    fleet: Fleet, api: requests.Session
+    fleet: Fleet, fleet_api: requests.Session
 ) -> None:
-    slug = create_link(fleet, api)
+    slug = create_link(fleet, fleet_api)
     served = warm(fleet, slug)
     pids = replica_pids(fleet.spec)
     lock = SqliteWriteLock(fleet.run_dir / "linkfleet.db")
@@ -280,7 +280,7 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
         with Traffic(f"{fleet.url}/{slug}", seconds=60) as traffic:
             started = time.monotonic()
             for number in range(2):
-                response = api.post(
+                response = fleet_api.post(
                     f"{fleet.url}/api/v1/links",
                     json={"url": f"https://example.org/locked/{number}"},
                     timeout=30,
@@ -291,8 +291,10 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
         lock.release()
     served += traffic.outcomes["302"]
     wait_until(lambda: all_ready(fleet.spec), 20, "the fleet is not ready after the lock")
-    created = api.post(f"{fleet.url}/api/v1/links", json={"url": "https://example.org/unlocked"})
-    counted = wait_counted(fleet, api, slug, served)
+    created = fleet_api.post(
+        f"{fleet.url}/api/v1/links", json={"url": "https://example.org/unlocked"}
+    )
+    counted = wait_counted(fleet, fleet_api, slug, served)
     record(
         "database-down-sqlite-locked",
         sent=traffic.sent,
@@ -337,8 +339,8 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
     postgres_fleet: tuple[Fleet, TcpProxy],
 ) -> None:
     fleet, proxy = postgres_fleet
-    api = _api_session(fleet, "pg-faults@example.com")
-    slug = create_link(fleet, api)
+    fleet_api = _api_session(fleet, "pg-faults@example.com")
+    slug = create_link(fleet, fleet_api)
     served = warm(fleet, slug)
     pids = replica_pids(fleet.spec)
     browser = requests.Session()
@@ -350,7 +352,7 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
         with Traffic(f"{fleet.url}/{slug}", seconds=60) as traffic:
             for number in range(3):
                 refused.append(
-                    api.post(
+                    fleet_api.post(
                         f"{fleet.url}/api/v1/links",
                         json={"url": f"https://example.org/pg-down/{number}"},
                         timeout=30,
@@ -373,14 +375,14 @@ def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         attempts += 1
-        created = api.post(
+        created = fleet_api.post(
             f"{fleet.url}/api/v1/links", json={"url": "https://example.org/pg-back"}, timeout=30
         )
         if created.status_code == 201:
             break
         assert created.status_code == 503, created.text  # never a 500 on the way back
         time.sleep(0.5)
-    counted = wait_counted(fleet, api, slug, served)
+    counted = wait_counted(fleet, fleet_api, slug, served)
     record(
         "database-down-postgresql",
         sent=traffic.sent,
@@ -467,9 +469,9 @@ def test_more_requests_than_the_limits_get_fast_503s_and_memory_stays_bounded(
 
 
 def test_a_burst_of_concurrent_connections_is_served_or_shed_never_dropped(
-    fleet: Fleet, api: requests.Session
+    fleet: Fleet, fleet_api: requests.Session
 ) -> None:
-    slug = create_link(fleet, api)
+    slug = create_link(fleet, fleet_api)
     port = fleet.spec.port
     total = 400
     request = f"GET /{slug} HTTP/1.1\r\nHost: linkfleet\r\nConnection: close\r\n\r\n".encode()
@@ -536,10 +538,12 @@ def test_slow_clients_are_cut_off_and_others_are_served_meanwhile(fleet: Fleet) 
     assert cut_within < CLIENT_TIMEOUT + 5
 
 
-def test_huge_bodies_are_refused_before_they_are_read(fleet: Fleet, api: requests.Session) -> None:
+def test_huge_bodies_are_refused_before_they_are_read(
+    fleet: Fleet, fleet_api: requests.Session
+) -> None:
     port = fleet.spec.port
     rss_before = rss_kib(fleet_processes(fleet))
-    key = api.headers["Authorization"]
+    key = fleet_api.headers["Authorization"]
     started = time.monotonic()
     sock = raw_request(
         port,
@@ -554,7 +558,7 @@ def test_huge_bodies_are_refused_before_they_are_read(fleet: Fleet, api: request
     head, _, body = raw.partition(b"\r\n\r\n")
     # Under nginx's limit but over the API's JSON limit: the app refuses it the same way.
     big_json = json.dumps({"url": "https://example.org/" + "a" * (200 * 1024)})
-    app_refused = api.post(
+    app_refused = fleet_api.post(
         f"{fleet.url}/api/v1/links",
         data=big_json,
         headers={"Content-Type": "application/json"},

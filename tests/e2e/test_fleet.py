@@ -11,7 +11,7 @@ import requests
 from dotenv import dotenv_values
 
 from service.fleet.supervisor import Supervisor
-from tests.e2e.conftest import Fleet
+from tests.fixtures.fleets import Fleet
 from tests.fixtures.services import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Fleet
+from tests.fixtures.fleets import Fleet
 
 pytestmark = pytest.mark.e2e
 
 
-def _create(fleet: Fleet, api: requests.Session, **fields: Any) -> str:
-    response = api.post(f"{fleet.url}/api/v1/links", json=fields, timeout=10)
+def _create(fleet: Fleet, fleet_api: requests.Session, **fields: Any) -> str:
+    response = fleet_api.post(f"{fleet.url}/api/v1/links", json=fields, timeout=10)
     assert response.status_code == 201, response.text
     return str(response.json()["slug"])
 
@@ -42,15 +42,17 @@ def _within(seconds: float, check: Any) -> float:
     return time.monotonic() - started
 
 
-def test_an_edit_reaches_every_replica_within_a_second(fleet: Fleet, api: requests.Session) -> None:
+def test_an_edit_reaches_every_replica_within_a_second(
+    fleet: Fleet, fleet_api: requests.Session
+) -> None:
     one, two = _replica_urls(fleet)
-    slug = _create(fleet, api, url="https://example.org/before")
+    slug = _create(fleet, fleet_api, url="https://example.org/before")
     for base in (one, two):  # both replicas hold the old target in L1 now
         assert _location(base, slug) == (302, "https://example.org/before")
     patched = requests.patch(
         f"{one}/api/v1/links/{slug}",
         json={"url": "https://example.org/after"},
-        headers=api.headers,
+        headers=fleet_api.headers,
         timeout=5,
     )
     assert patched.status_code == 200, patched.text
@@ -59,21 +61,23 @@ def test_an_edit_reaches_every_replica_within_a_second(fleet: Fleet, api: reques
     assert _location(one, slug) == (302, "https://example.org/after")
 
 
-def test_a_delete_is_404_everywhere_within_a_second(fleet: Fleet, api: requests.Session) -> None:
+def test_a_delete_is_404_everywhere_within_a_second(
+    fleet: Fleet, fleet_api: requests.Session
+) -> None:
     one, two = _replica_urls(fleet)
-    slug = _create(fleet, api, url="https://example.org/doomed")
+    slug = _create(fleet, fleet_api, url="https://example.org/doomed")
     for base in (one, two):
         assert _location(base, slug)[0] == 302
-    deleted = requests.delete(f"{two}/api/v1/links/{slug}", headers=api.headers, timeout=5)
+    deleted = requests.delete(f"{two}/api/v1/links/{slug}", headers=fleet_api.headers, timeout=5)
     assert deleted.status_code == 204
     _within(1.0, lambda: _location(one, slug)[0] == 404)
     assert _location(two, slug)[0] == 404
 
 
 def test_max_visits_holds_over_replicas_under_concurrency(
-    fleet: Fleet, api: requests.Session
+    fleet: Fleet, fleet_api: requests.Session
 ) -> None:
-    slug = _create(fleet, api, url="https://example.org/limited", max_visits=5)
+    slug = _create(fleet, fleet_api, url="https://example.org/limited", max_visits=5)
 
     def visit(_: int) -> tuple[int, str]:
         response = requests.get(f"{fleet.url}/{slug}", allow_redirects=False, timeout=10)
@@ -86,9 +90,9 @@ def test_max_visits_holds_over_replicas_under_concurrency(
     assert {replica for _, replica in results} == {"replica-1", "replica-2"}
 
 
-def test_expired_links_are_gone(fleet: Fleet, api: requests.Session) -> None:
+def test_expired_links_are_gone(fleet: Fleet, fleet_api: requests.Session) -> None:
     soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
-    slug = _create(fleet, api, url="https://example.org/short-lived", expires_at=soon)
+    slug = _create(fleet, fleet_api, url="https://example.org/short-lived", expires_at=soon)
     assert _location(fleet.url, slug)[0] == 302
     time.sleep(2.2)
     for base in _replica_urls(fleet):
@@ -97,7 +101,7 @@ def test_expired_links_are_gone(fleet: Fleet, api: requests.Session) -> None:
 
 @pytest.mark.parametrize("redirect_type", [301, 302, 307, 308])
 def test_each_redirect_type_through_nginx(
-    fleet: Fleet, api: requests.Session, redirect_type: int
+    fleet: Fleet, fleet_api: requests.Session, redirect_type: int
 ) -> None:
-    slug = _create(fleet, api, url="https://example.org/typed", redirect_type=redirect_type)
+    slug = _create(fleet, fleet_api, url="https://example.org/typed", redirect_type=redirect_type)
     assert _location(fleet.url, slug) == (redirect_type, "https://example.org/typed")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, fleet_env
 
 pytestmark = pytest.mark.e2e
 

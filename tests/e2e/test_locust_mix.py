@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Fleet
+from tests.fixtures.fleets import Fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -22,7 +22,7 @@ import redis
 from service.analytics.salt import SALT_KEY
 from service.fleet.privacy import Retention, Rotator
 from service.fleet.supervisor import Supervisor
-from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, fleet_env
 from tests.fixtures.services import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import re
 import pytest
 import requests
 
-from tests.e2e.conftest import Fleet
+from tests.fixtures.fleets import Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +24,14 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-def test_security_headers_through_nginx(fleet: Fleet, api: requests.Session) -> None:
-    created = api.post(f"{fleet.url}/api/v1/links", json={"url": "https://example.org/h"})
+def test_security_headers_through_nginx(fleet: Fleet, fleet_api: requests.Session) -> None:
+    created = fleet_api.post(f"{fleet.url}/api/v1/links", json={"url": "https://example.org/h"})
     slug = created.json()["slug"]
     responses = {
         "html": requests.get(f"{fleet.url}/login", timeout=5),
         "redirect": requests.get(f"{fleet.url}/{slug}", allow_redirects=False, timeout=5),
         "static": requests.get(f"{fleet.url}/static/linkfleet.css", timeout=5),
-        "api": api.get(f"{fleet.url}/api/v1/links", timeout=5),
+        "api": fleet_api.get(f"{fleet.url}/api/v1/links", timeout=5),
         "api error": requests.get(f"{fleet.url}/api/v1/links", timeout=5),
         "404": requests.get(f"{fleet.url}/no-such-link", timeout=5),
     }

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Fleet
 from tests.e2e.node_clients import run_client, run_docs_example
+from tests.fixtures.fleets import Fleet
 
 pytestmark = pytest.mark.e2e
 

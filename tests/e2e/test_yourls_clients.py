@@ -16,7 +16,7 @@ import yourls
 from pyourls3 import exceptions as pyourls3_errors
 from yourls import exceptions as yourls_errors
 
-from tests.e2e.conftest import Fleet
+from tests.fixtures.fleets import Fleet
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from service.fleet.supervisor import Supervisor
 from service.links.models import Link
 from service.migrate.peers import Peer
 from service.migrate.runner import MigrationReport, run_migration
-from tests.e2e.conftest import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, fleet_env
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import user_with_email
 from tests.migrate.conftest import migrate
