@@ -109,8 +109,9 @@ def register_errorhandlers(app: LinkFleet) -> None:
 
 
 def register_commands(app: LinkFleet) -> None:
-    """App-bound CLI commands (``linkfleet db`` comes from Flask-Migrate). The ``linkfleet``
-    group itself (``service/cli.py``) builds the app; the app never imports it."""
+    """App-bound CLI commands (``linkfleet db``, Flask-Migrate's, comes with the database
+    extension). The ``linkfleet`` group itself (``service/cli.py``) builds the app; the app
+    never imports it."""
     from .accounts.commands import user_cli
     from .analytics.commands import worker_command
     from .api.commands import apikey_cli

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -201,3 +205,36 @@ def test_every_step_up_and_down_keeps_what_hangs_off_a_link(
                     db.session.scalar(text("SELECT sum(visits) FROM analytics_hourly")),
                 )
                 assert kept == (1, 7), f"{direction} {before} -> {after}"
+
+
+def test_only_a_migration_imports_flask_migrate(tmp_path: Path) -> None:
+    """An app made for a replica, the worker or any other command never imports Flask-Migrate
+    and Alembic (0.16 s each time); ``linkfleet db`` still lists and runs its commands."""
+    config = {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.db"}
+    probe = (
+        f"import sys; from service import create_app; create_app({config!r}); "
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'alembic', 'flask_migrate'}))"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert made.stdout.strip() == "[]", made.stderr
+    env = {**os.environ, "LINKFLEET_RUN_DIR": str(tmp_path / "run")}
+    linkfleet = [str(Path(sys.executable).parent / "linkfleet")]
+    listed = subprocess.run(
+        [*linkfleet, "db", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "upgrade" in listed.stdout, listed.stderr
+    assert "downgrade" in listed.stdout
+    upgraded = subprocess.run(
+        [*linkfleet, "db", "-x", "unused=1", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = subprocess.run(
+        [*linkfleet, "db", "current"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "(head)" in current.stdout, current.stderr

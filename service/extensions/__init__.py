@@ -17,7 +17,7 @@ from flask import Flask
 from flask_limiter import Limiter
 from flask_wtf import CSRFProtect
 
-from .database import db, init_database, migrate, read_replicas
+from .database import db, init_database, migrations, read_replicas
 from .json_logging import JsonLogging
 from .metrics import Metrics
 from .rate_limits import client_ip_key, init_rate_limits
@@ -171,7 +171,7 @@ __all__ = [
     "login",
     "login_manager",
     "metrics",
-    "migrate",
+    "migrations",
     "ordered",
     "rate_limits",
     "redis_client",

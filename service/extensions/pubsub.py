@@ -90,7 +90,7 @@ class ChannelListener(threading.Thread, Generic[Owner]):
                 self.client.close()
 
     def _listen(self) -> None:
-        pubsub = self.client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub = self.client.pubsub()
         try:
             pubsub.subscribe(self.channel, self.wake_channel)
             wake_channel = self.wake_channel.encode()

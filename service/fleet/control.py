@@ -77,8 +77,10 @@ def migrate_database(settings: dict[str, str], echo: Echo) -> None:
     from flask_migrate import upgrade
 
     from .. import create_app
+    from ..extensions import migrations
 
     app = create_app(Settings.from_env(settings).to_flask())
+    migrations.ready(app)
     echo("Migrating the database ...")
     try:
         with app.app_context():
