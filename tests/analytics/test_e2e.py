@@ -1,31 +1,26 @@
-"""End to end: clicks through nginx on a real fleet (2 replicas + worker) are counted exactly,
-also across a ``kill -9`` of a replica while it serves redirects."""
+"""End to end: clicks through nginx on the stock fleet (2 replicas + worker) are counted
+exactly (a ``kill -9`` of a replica under load is a drill: ``loadtests/drills.py``)."""
 
 from __future__ import annotations
 
 import collections
-import json
-import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import select
 
 from service import create_app
 from service.accounts.models import User
-from service.analytics.models import DailyDimension
 from service.analytics.stats import link_stats
 from service.extensions import db
 from service.links.models import Link
 from service.links.services import create_link
-from tests.fixtures.fleets import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import add_user
 
@@ -35,17 +30,6 @@ USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
 )
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """Two replicas, the analytics worker, Redis and nginx, stopped after the module."""
-    run_dir = tmp_path_factory.mktemp("analytics-fleet")
-    env = fleet_env(run_dir)
-    running = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    running.cli("fleet", "up", "--replicas", "2")
-    yield running
-    running.cli("fleet", "down", check=False)
 
 
 @dataclass
@@ -73,19 +57,6 @@ class Owner:
         totals = self.stats(link_id)["totals"]
         assert isinstance(totals, dict)
         return int(totals["visits"])
-
-    def referrer_counts(self, link_id: int) -> dict[str, int]:
-        with self.app.app_context():
-            rows = db.session.execute(
-                select(DailyDimension.value, DailyDimension.visits).where(
-                    DailyDimension.link_id == link_id, DailyDimension.dimension == "referrer"
-                )
-            ).all()
-            db.session.remove()
-        counts: collections.Counter[str] = collections.Counter()
-        for value, visits in rows:
-            counts[value] += visits
-        return dict(counts)
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +115,3 @@ def test_10000_redirects_over_2_replicas_are_counted_exactly(fleet: Fleet, owner
         "unique_visitors": 1,  # every request came from 127.0.0.1
     }
     assert time.monotonic() - started < 90
-
-
-def _retried_requests(log: Path, slug: str) -> set[int]:
-    """Request numbers that nginx sent to more than one replica (from its access log)."""
-    pattern = re.compile(rf"^/{slug}\?n=(\d+)$")
-    retried = set()
-    for line in log.read_text().splitlines():
-        entry = json.loads(line)
-        match = pattern.match(entry["uri"])
-        if match and "," in entry["upstream"]:
-            retried.add(int(match.group(1)))
-    return retried

@@ -27,7 +27,7 @@ import requests
 
 from service.fleet.supervisor import Supervisor
 from tests.analytics.faults import SqliteWriteLock, TcpProxy
-from tests.fixtures.fleets import FLEET_API_PASSWORD, Fleet, fleet_api_email, fleet_env
+from tests.fixtures.fleets import FLEET_API_PASSWORD, Fleet, fleet_api_email, started_fleet
 from tests.fixtures.services import child_pids, wait_until
 from tests.reliability import (
     Traffic,
@@ -49,16 +49,13 @@ MAX_INFLIGHT = 64
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Two replicas, worker, Redis and nginx with a short client timeout and a small
     in-flight limit; stopped after the module."""
-    run_dir = tmp_path_factory.mktemp("faults-fleet")
-    env = fleet_env(
-        run_dir,
+    with started_fleet(
+        tmp_path_factory.mktemp("faults-fleet"),
+        2,
         LINKFLEET_NGINX_CLIENT_TIMEOUT=f"{CLIENT_TIMEOUT}s",
         LINKFLEET_NGINX_MAX_INFLIGHT=str(MAX_INFLIGHT),
-    )
-    running = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    running.cli("fleet", "up", "--replicas", "2")
-    yield running
-    running.cli("fleet", "down", check=False)
+    ) as running:
+        yield running
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -317,14 +314,11 @@ def test_sqlite_write_lock_writes_503_redirects_go_on_and_it_recovers(
 def postgres_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, TcpProxy]]:
     """A fleet on the machine's PostgreSQL (a schema of its own) through a TCP proxy the test
     can cut; everything dropped afterwards."""
-    with postgres_behind_proxy() as (url, proxy, _):
-        env = fleet_env(tmp_path / "run", LINKFLEET_DATABASE_URL=url)
-        running = Fleet(tmp_path / "run", env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-        try:
-            running.cli("fleet", "up", "--replicas", "2")
-            yield running, proxy
-        finally:
-            running.cli("fleet", "down", check=False)
+    with (
+        postgres_behind_proxy() as (url, proxy, _),
+        started_fleet(tmp_path / "run", 2, LINKFLEET_DATABASE_URL=url) as running,
+    ):
+        yield running, proxy
 
 
 def _api_session(fleet: Fleet, email: str) -> requests.Session:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.fixtures.fleets import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, started_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +25,13 @@ _CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*\svalue="([^"]+)"')
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """One replica (so the per-replica cap of one stream is the fleet's), heartbeats every
     second."""
-    run_dir = tmp_path_factory.mktemp("live-fleet")
-    env = fleet_env(run_dir, LINKFLEET_LIVE_MAX_STREAMS="1", LINKFLEET_LIVE_HEARTBEAT_S="1")
-    running = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    running.cli("fleet", "up", "--replicas", "1")
-    yield running
-    running.cli("fleet", "down", check=False)
+    with started_fleet(
+        tmp_path_factory.mktemp("live-fleet"),
+        1,
+        LINKFLEET_LIVE_MAX_STREAMS="1",
+        LINKFLEET_LIVE_HEARTBEAT_S="1",
+    ) as running:
+        yield running
 
 
 def _log_in(fleet: Fleet, email: str) -> requests.Session:

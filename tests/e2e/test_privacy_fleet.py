@@ -22,7 +22,7 @@ import redis
 from service.analytics.salt import SALT_KEY
 from service.fleet.privacy import Retention, Rotator
 from service.fleet.supervisor import Supervisor
-from tests.fixtures.fleets import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, started_fleet
 from tests.fixtures.services import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +34,12 @@ SPOOFED = "203.0.113.99"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """One replica behind nginx that believes a CF-IPCountry header from a trusted proxy."""
-    run_dir = tmp_path_factory.mktemp("privacy-fleet")
-    env = fleet_env(run_dir, LINKFLEET_ANALYTICS_COUNTRY_HEADER="CF-IPCountry")
-    running = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    running.cli("fleet", "up", "--replicas", "1")
-    yield running
-    running.cli("fleet", "down", check=False)
+    with started_fleet(
+        tmp_path_factory.mktemp("privacy-fleet"),
+        1,
+        LINKFLEET_ANALYTICS_COUNTRY_HEADER="CF-IPCountry",
+    ) as running:
+        yield running
 
 
 def request(

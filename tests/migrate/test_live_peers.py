@@ -21,7 +21,7 @@ from service.fleet.supervisor import Supervisor
 from service.links.models import Link
 from service.migrate.peers import Peer
 from service.migrate.runner import MigrationReport, run_migration
-from tests.fixtures.fleets import Fleet, fleet_env
+from tests.fixtures.fleets import Fleet, started_fleet
 from tests.fixtures.services import wait_until
 from tests.fixtures.users import user_with_email
 from tests.migrate.conftest import migrate
@@ -52,11 +52,7 @@ class PeerFleet:
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerFleet]:
     """Fleet B with a user, a key and :data:`LINKS` (visited, and counted by its worker)."""
-    run_dir = tmp_path_factory.mktemp("peer-fleet")
-    env = fleet_env(run_dir)
-    fleet = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    fleet.cli("fleet", "up", "--replicas", "1")
-    try:
+    with started_fleet(tmp_path_factory.mktemp("peer-fleet"), 1) as fleet:
         fleet.create_user(PEER_EMAIL, PEER_PASSWORD)
         key = fleet.cli("apikey", "create", PEER_EMAIL, "--name", "migrate").stdout.strip()
         session = requests.Session()
@@ -85,8 +81,6 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerFleet]:
             "fleet B's worker did not count the visits",
         )
         yield PeerFleet(fleet, key, shown())
-    finally:
-        fleet.cli("fleet", "down", check=False)
 
 
 def arrived(app: Flask) -> dict[str, tuple[Link, int]]:
@@ -243,11 +237,9 @@ def test_a_dashboard_migration_is_run_by_the_fleets_worker(
 ) -> None:
     """Fleet A (its own nginx, replica, worker): the Migrate form queues a job, fleet A's
     ``linkfleet worker`` runs it against fleet B, and the job's page shows the report."""
-    run_dir = tmp_path_factory.mktemp("arrival-fleet")
-    env = fleet_env(run_dir, LINKFLEET_WEBHOOKS_ALLOW_PRIVATE="true")
-    arrival = Fleet(run_dir, env, f"http://127.0.0.1:{env['LINKFLEET_PORT']}")
-    arrival.cli("fleet", "up", "--replicas", "1")
-    try:
+    with started_fleet(
+        tmp_path_factory.mktemp("arrival-fleet"), 1, LINKFLEET_WEBHOOKS_ALLOW_PRIVATE="true"
+    ) as arrival:
         arrival.create_user(OWNER, PEER_PASSWORD)
         browser = requests.Session()
         login = browser.get(f"{arrival.url}/login", timeout=10)
@@ -290,8 +282,6 @@ def test_a_dashboard_migration_is_run_by_the_fleets_worker(
         assert {item["slug"]: item["visits"] for item in listed} == {
             slug: visits for slug, (_, visits) in LINKS.items()
         }
-    finally:
-        arrival.cli("fleet", "down", check=False)
 
 
 def csrf_of(html: str) -> str:
