@@ -623,16 +623,19 @@ class _State:
         self.timer = timer
 
     def _flush_pending(self) -> None:
+        """Announce the slugs that are due, then arm the timer for the rest: armed before the
+        broadcast, the next timer could announce later slugs ahead of these."""
         now = time.monotonic()
         with self.lock:
             ready = sorted(slug for slug, due in self.pending.items() if due <= now)
             for slug in ready:
                 del self.pending[slug]
-            self.timer = None
-            if self.pending:
-                self._arm(max(0.0, min(self.pending.values()) - now))
         if ready:
             self.broadcast(ready)
+        with self.lock:
+            self.timer = None
+            if self.pending:
+                self._arm(max(0.0, min(self.pending.values()) - time.monotonic()))
 
     def broadcast(self, slugs: list[str]) -> None:
         """Bump the generation, delete the L2 entries and announce ``slugs`` to every
