@@ -6,7 +6,6 @@ and the key are made with the ``linkfleet`` CLI, as an operator would.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import uuid
 from collections import Counter
@@ -14,7 +13,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.fixtures.fleets import LINKFLEET, Fleet
+from tests.fixtures.fleets import Fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -23,17 +22,8 @@ EMAIL = "e2e-api@example.com"
 
 @pytest.fixture(scope="module")
 def api_key(fleet: Fleet) -> str:
-    created = subprocess.run(
-        [LINKFLEET, "user", "create", EMAIL, "--password-stdin"],
-        input="an e2e api password\n",
-        env=fleet.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
-    key = fleet.cli("apikey", "create", EMAIL, "--name", "e2e").stdout.strip()
+    fleet.create_user(EMAIL, "an e2e api password")
+    key = fleet.api_key(EMAIL, "e2e")
     assert key.startswith("lf_")
     return key
 

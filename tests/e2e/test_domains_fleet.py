@@ -32,11 +32,7 @@ def branded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 @pytest.fixture(scope="module")
 def api(branded: Fleet) -> requests.Session:
-    branded.create_user("domains@example.com", "an e2e password")
-    key = branded.cli("apikey", "create", "domains@example.com", "--name", "e2e").stdout.strip()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    return session
+    return branded.api_session("domains@example.com", "an e2e password")
 
 
 def visit(fleet: Fleet, path: str, host: str | None = None) -> requests.Response:

@@ -321,19 +321,11 @@ def postgres_fleet(tmp_path: Path) -> Iterator[tuple[Fleet, TcpProxy]]:
         yield running, proxy
 
 
-def _api_session(fleet: Fleet, email: str) -> requests.Session:
-    fleet.create_user(email, "an e2e password")
-    key = fleet.cli("apikey", "create", email, "--name", "faults").stdout.strip()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    return session
-
-
 def test_postgresql_down_cached_redirects_go_on_writes_503_and_it_recovers(
     postgres_fleet: tuple[Fleet, TcpProxy],
 ) -> None:
     fleet, proxy = postgres_fleet
-    fleet_api = _api_session(fleet, "pg-faults@example.com")
+    fleet_api = fleet.api_session("pg-faults@example.com", "an e2e password", "faults")
     slug = create_link(fleet, fleet_api)
     served = warm(fleet, slug)
     pids = replica_pids(fleet.spec)
